@@ -1,0 +1,245 @@
+//! Command-line arguments: one struct per subcommand, doc comments as help text.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ssl_proto::JobState;
+
+/// States a user can filter on, in lifecycle order.
+pub const JOB_STATES: [JobState; 7] = [
+    JobState::Queued,
+    JobState::Scheduled,
+    JobState::Running,
+    JobState::Recovering,
+    JobState::Succeeded,
+    JobState::Failed,
+    JobState::Cancelled,
+];
+
+/// Submits and follows self-supervised pretraining jobs on an SSL coordinator.
+///
+/// Exit status: 0 on success, 1 when a request fails or a followed job ends FAILED or
+/// CANCELLED, 2 for invalid arguments or an invalid job spec.
+#[derive(Debug, Parser)]
+#[command(name = "sslctl", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Coordinator connection settings, shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Coordinator URL; `https://` connects with TLS.
+    #[arg(long, global = true, env = "SSLCTL_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    pub endpoint: String,
+
+    /// PEM file with a CA certificate to trust for `https://` endpoints, in addition to the
+    /// system's root certificates.
+    #[arg(long, global = true, env = "SSLCTL_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Bearer token sent with every request as `authorization: Bearer TOKEN`.
+    #[arg(long, global = true, env = "SSLCTL_TOKEN", hide_env_values = true)]
+    pub token: Option<Token>,
+}
+
+/// A bearer token. Its `Debug` form hides the value so that it never reaches a log.
+#[derive(Clone)]
+pub struct Token(pub String);
+
+impl From<String> for Token {
+    fn from(value: String) -> Self {
+        Token(value)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Submit a job from a YAML or JSON spec file and print its id.
+    Submit(SubmitArgs),
+    /// Show one job with its spec, state and progress.
+    Get(GetArgs),
+    /// List jobs, newest first.
+    List(ListArgs),
+    /// Cancel a job that has not ended and print its new state.
+    Cancel(CancelArgs),
+    /// Follow a job's state changes and progress until it ends.
+    Watch(WatchArgs),
+    /// List a job's committed checkpoints, newest step first.
+    Checkpoints(CheckpointsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Job spec file: JSON when the name ends in `.json`, YAML otherwise. Relative dataset
+    /// paths are resolved against the file's folder.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Follow the job after submitting it, as `sslctl watch` does, and exit 0 only when it
+    /// succeeds.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Idempotency key, 1 to 128 letters, digits, `-` or `_`; submitting the same key again
+    /// returns the job it created. Default: a new random UUID.
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Job id.
+    pub id: String,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show only jobs in this state; repeat the flag for several states. One of QUEUED,
+    /// SCHEDULED, RUNNING, RECOVERING, SUCCEEDED, FAILED, CANCELLED, in any case.
+    #[arg(long = "state", value_name = "STATE", value_parser = parse_state)]
+    pub states: Vec<JobState>,
+
+    /// Show only jobs with exactly this name.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Maximum number of jobs shown.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// Job id.
+    pub id: String,
+
+    /// Reason recorded in the job's history.
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Job id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointsArgs {
+    /// Job id.
+    pub job_id: String,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// Output format of `get`, `list` and `checkpoints`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text for people.
+    Table,
+    /// Pretty-printed JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Parses a job state such as `queued` or `JOB_STATE_QUEUED`, in any case.
+fn parse_state(text: &str) -> Result<JobState, String> {
+    JobState::from_short_name(text).ok_or_else(|| {
+        let allowed: Vec<&str> = JOB_STATES.iter().map(|state| state.short_name()).collect();
+        format!("unknown job state; expected one of {}", allowed.join(", "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sslctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn list_states_parse_in_any_case() {
+        let cli = parse(&["list", "--state", "queued", "--state", "JOB_STATE_RUNNING"]).unwrap();
+        let Command::List(list) = cli.command else { panic!("expected list, got {:?}", cli.command) };
+        assert_eq!(list.states, [JobState::Queued, JobState::Running]);
+        assert_eq!(list.limit, 50);
+        assert_eq!(list.output, OutputFormat::Table);
+    }
+
+    #[test]
+    fn list_unknown_state_names_allowed_values() {
+        let error = parse(&["list", "--state", "done"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let message = error.to_string();
+        assert!(
+            message.contains("expected one of QUEUED, SCHEDULED, RUNNING, RECOVERING, SUCCEEDED, FAILED, CANCELLED"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn list_zero_limit_rejected() {
+        let error = parse(&["list", "--limit", "0"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn global_flags_after_subcommand() {
+        let cli = parse(&["get", "abc", "-o", "json", "--endpoint", "https://coordinator:443", "--token", "secret"])
+            .unwrap();
+        assert_eq!(cli.connection.endpoint, "https://coordinator:443");
+        assert_eq!(cli.connection.token.as_ref().map(|token| token.0.as_str()), Some("secret"));
+        let Command::Get(get) = cli.command else { panic!("expected get, got {:?}", cli.command) };
+        assert_eq!(get.id, "abc");
+        assert_eq!(get.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn token_hidden_in_debug() {
+        let cli = parse(&["watch", "abc", "--token", "secret-value"]).unwrap();
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains("secret-value"), "{debug}");
+    }
+
+    #[test]
+    fn submit_requires_file() {
+        let error = parse(&["submit"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let cli = parse(&["submit", "-f", "job.yaml", "--wait", "--request-id", "r-1"]).unwrap();
+        let Command::Submit(submit) = cli.command else { panic!("expected submit, got {:?}", cli.command) };
+        assert_eq!(submit.file, PathBuf::from("job.yaml"));
+        assert!(submit.wait);
+        assert_eq!(submit.request_id.as_deref(), Some("r-1"));
+    }
+}

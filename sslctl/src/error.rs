@@ -1,0 +1,207 @@
+//! The one error type of `sslctl`, which decides the process exit status.
+
+use ssl_proto::JobState;
+use ssl_proto::spec::SpecFileError;
+use tonic::Code;
+
+/// Exit status for usage errors and invalid input, the same as clap uses.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status for failed requests and jobs that ended without succeeding.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Everything a command can fail with. `Display` is the one-line message printed after
+/// `error: `, so it never contains the token.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An argument is invalid in a way that clap cannot check.
+    #[error("{0}")]
+    Usage(String),
+
+    #[error(transparent)]
+    SpecFile(#[from] SpecFileError),
+
+    #[error("cannot connect to coordinator at {endpoint}: {reason}; is it running? set --endpoint or SSLCTL_ENDPOINT")]
+    Connect { endpoint: String, reason: String },
+
+    /// The coordinator returned a non-OK gRPC status.
+    #[error("{}", describe_status(.endpoint, .status))]
+    Rpc { endpoint: String, status: tonic::Status },
+
+    /// A followed job ended FAILED or CANCELLED.
+    #[error("job `{job_id}` ended {}{}", .state.short_name(), format_reason(.message))]
+    JobEnded { job_id: String, state: JobState, message: String },
+
+    #[error("watch of job `{job_id}` ended before the job did; run `sslctl watch {job_id}` to follow it again")]
+    WatchInterrupted { job_id: String },
+
+    /// The coordinator returned a message that lacks a required field.
+    #[error("invalid response from coordinator: {0}")]
+    InvalidResponse(String),
+
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+
+    #[error("cannot encode output: {0}")]
+    Encode(String),
+}
+
+impl Error {
+    /// Returns the process exit status: 2 for invalid input, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::SpecFile(_) => EXIT_USAGE,
+            Error::Rpc { status, .. } => match status.code() {
+                Code::InvalidArgument | Code::OutOfRange => EXIT_USAGE,
+                _ => EXIT_FAILURE,
+            },
+            Error::Connect { .. }
+            | Error::JobEnded { .. }
+            | Error::WatchInterrupted { .. }
+            | Error::InvalidResponse(_)
+            | Error::Output(_)
+            | Error::Encode(_) => EXIT_FAILURE,
+        }
+    }
+
+    /// Returns whether stdout was closed early, as in `sslctl list | head -1`, which
+    /// needs no message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(error) if error.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// Wraps a gRPC status returned by the coordinator at `endpoint`.
+    pub fn rpc(endpoint: &str, status: tonic::Status) -> Self {
+        Error::Rpc { endpoint: endpoint.to_owned(), status }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(error: serde_json::Error) -> Self {
+        if error.is_io() {
+            return Error::Output(error.into());
+        }
+        Error::Encode(error.to_string())
+    }
+}
+
+impl From<serde_yaml::Error> for Error {
+    fn from(error: serde_yaml::Error) -> Self {
+        Error::Encode(error.to_string())
+    }
+}
+
+fn format_reason(message: &str) -> String {
+    if message.is_empty() { String::new() } else { format!(": {message}") }
+}
+
+/// Formats a status as one line: the server's own message, plus what to do next when
+/// the code points at the client's settings or the connection.
+fn describe_status(endpoint: &str, status: &tonic::Status) -> String {
+    let message = match status.message().trim() {
+        "" => status.code().description(),
+        message => message,
+    };
+    match status.code() {
+        Code::Unauthenticated => {
+            format!("{message}; pass a valid token with --token or SSLCTL_TOKEN")
+        }
+        Code::PermissionDenied => format!("permission denied: {message}"),
+        Code::Unavailable => format!(
+            "coordinator at {endpoint} is unavailable: {message}; is it running? set --endpoint or SSLCTL_ENDPOINT"
+        ),
+        Code::DeadlineExceeded => format!("request to coordinator at {endpoint} timed out: {message}"),
+        _ => message.to_owned(),
+    }
+}
+
+/// Joins an error and its sources into one line, skipping sources whose text the
+/// previous one already contains (tonic and hyper often repeat their cause).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Status;
+
+    use super::*;
+
+    const ENDPOINT: &str = "http://127.0.0.1:50051";
+
+    #[test]
+    fn invalid_argument_exits_2_with_server_message() {
+        let message = "invalid job spec: training.epochs: -5 is out of range; expected an integer from 1 to 100000";
+        let error = Error::rpc(ENDPOINT, Status::invalid_argument(message));
+        assert_eq!(error.exit_code(), 2);
+        assert_eq!(error.to_string(), message);
+    }
+
+    #[test]
+    fn server_failures_exit_1() {
+        for status in [
+            Status::not_found("job `x` not found"),
+            Status::failed_precondition("job `x` is CANCELLED"),
+            Status::unauthenticated("missing bearer token"),
+            Status::unavailable("tcp connect error"),
+            Status::internal("database error"),
+        ] {
+            let code = status.code();
+            assert_eq!(Error::rpc(ENDPOINT, status).exit_code(), 1, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn unauthenticated_names_token_flag() {
+        let error = Error::rpc(ENDPOINT, Status::unauthenticated("invalid bearer token"));
+        assert_eq!(error.to_string(), "invalid bearer token; pass a valid token with --token or SSLCTL_TOKEN");
+    }
+
+    #[test]
+    fn unavailable_names_endpoint() {
+        let error = Error::rpc(ENDPOINT, Status::unavailable("connection reset"));
+        assert_eq!(
+            error.to_string(),
+            "coordinator at http://127.0.0.1:50051 is unavailable: connection reset; \
+             is it running? set --endpoint or SSLCTL_ENDPOINT"
+        );
+    }
+
+    #[test]
+    fn empty_status_message_uses_code() {
+        let error = Error::rpc(ENDPOINT, Status::not_found(""));
+        assert_eq!(error.to_string(), "Some requested entity was not found");
+    }
+
+    #[test]
+    fn job_ended_includes_reason() {
+        let error = Error::JobEnded { job_id: "j".to_owned(), state: JobState::Failed, message: "out of memory".to_owned() };
+        assert_eq!(error.to_string(), "job `j` ended FAILED: out of memory");
+        assert_eq!(error.exit_code(), 1);
+        let error = Error::JobEnded { job_id: "j".to_owned(), state: JobState::Cancelled, message: String::new() };
+        assert_eq!(error.to_string(), "job `j` ended CANCELLED");
+    }
+
+    #[test]
+    fn spec_file_errors_exit_2() {
+        let error = Error::from(SpecFileError::Empty { path: "job.yaml".into() });
+        assert_eq!(error.exit_code(), 2);
+        assert_eq!(error.to_string(), "spec file job.yaml is empty");
+    }
+
+    #[test]
+    fn error_chain_skips_repeated_causes() {
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let outer = std::io::Error::other(inner);
+        assert_eq!(error_chain(&outer), "connection refused");
+    }
+}
