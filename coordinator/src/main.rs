@@ -1,0 +1,145 @@
+//! `ssl-coordinator`: the control-plane server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use ssl_coordinator::auth::parse_token_file;
+use ssl_coordinator::server::{AuthConfig, ServerConfig, TlsConfig, serve};
+use tracing_subscriber::EnvFilter;
+
+/// Control plane of the SSL training service: accepts, stores and tracks pretraining jobs.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "SSL_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+
+    /// Folder for local state; holds the default SQLite database.
+    #[arg(long, env = "SSL_DATA_DIR", default_value = "ssl-data")]
+    data_dir: PathBuf,
+
+    /// Job store: `postgres://USER:PASSWORD@HOST/DB` or `sqlite://PATH`.
+    /// [default: sqlite://DATA_DIR/coordinator.db]
+    #[arg(long, env = "SSL_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+
+    /// File with the accepted API tokens, one per line (`#` starts a comment).
+    #[arg(long, env = "SSL_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+
+    /// Accepted API tokens, comma-separated; added to those of --token-file.
+    #[arg(long = "tokens", env = "SSL_API_TOKENS", hide_env_values = true, value_delimiter = ',', hide = true)]
+    tokens: Vec<String>,
+
+    /// Serve without authentication. Anyone who can reach --listen can then submit
+    /// and cancel jobs.
+    #[arg(long)]
+    insecure: bool,
+
+    /// PEM certificate chain; with --tls-key, serves TLS.
+    #[arg(long, env = "SSL_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SSL_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = match server_config(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    match runtime.block_on(run(args.listen, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "coordinator failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(listen: SocketAddr, config: ServerConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("failed to listen on {listen}"))?;
+    serve(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Builds the server configuration from the arguments, reading token and TLS files.
+fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
+    let mut tokens: Vec<String> = args.tokens.iter().map(|token| token.trim().to_owned()).filter(|token| !token.is_empty()).collect();
+    if let Some(path) = &args.token_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --token-file {}", path.display()))?;
+        let from_file = parse_token_file(&text);
+        if from_file.is_empty() {
+            bail!("--token-file {} contains no token; add one token per line", path.display());
+        }
+        tokens.extend(from_file);
+    }
+
+    let auth = match (tokens.is_empty(), args.insecure) {
+        (false, true) => bail!("--insecure conflicts with the configured API tokens; drop one of them"),
+        (false, false) => AuthConfig::Tokens(tokens),
+        (true, true) => {
+            tracing::warn!("authentication is off (--insecure): anyone who can reach the listen address can submit and cancel jobs");
+            AuthConfig::Insecure
+        }
+        (true, false) => bail!(
+            "no API token configured; pass --token-file FILE or set SSL_API_TOKENS, \
+             or pass --insecure to serve without authentication"
+        ),
+    };
+
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsConfig {
+            cert_pem: std::fs::read(cert).with_context(|| format!("cannot read --tls-cert {}", cert.display()))?,
+            key_pem: std::fs::read(key).with_context(|| format!("cannot read --tls-key {}", key.display()))?,
+        }),
+        _ => None,
+    };
+
+    let database_url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", args.data_dir.join("coordinator.db").display()),
+    };
+    Ok(ServerConfig { database_url, auth, tls })
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM; only ctrl-c stops the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

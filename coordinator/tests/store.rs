@@ -1,0 +1,305 @@
+//! Job store behaviour, each test run against a fresh PostgreSQL database and a
+//! fresh SQLite file.
+
+mod common;
+
+use common::{TestDatabase, timed};
+use ssl_coordinator::Error;
+use ssl_coordinator::store::{EventKind, JobFilter, JobStore, NewJob, Progress};
+use ssl_proto::JobState;
+
+/// Generates one `#[tokio::test]` per database for an `async fn(JobStore, String)`
+/// that gets a connected store and the database URL.
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let database = super::TestDatabase::postgres().await;
+                    let store = super::JobStore::connect(&database.url).await.expect("connect");
+                    super::timed(super::$name(store.clone(), database.url.clone())).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let database = super::TestDatabase::sqlite();
+                    let store = super::JobStore::connect(&database.url).await.expect("connect");
+                    super::timed(super::$name(store.clone(), database.url.clone())).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+store_tests!(
+    submit_stores_queued_job,
+    submit_repeated_request_id_returns_same_job,
+    submit_reused_request_id_other_spec_rejected,
+    transitions_follow_lifecycle,
+    cancel_finished_job_changes_nothing,
+    shortcut_transition_rejected,
+    unknown_job_not_found,
+    list_newest_first_with_pages,
+    list_filters_state_and_name,
+    list_foreign_page_token_rejected,
+    events_are_append_only,
+    progress_only_while_running,
+    concurrent_cancels_one_transition,
+    concurrent_duplicate_submissions_one_job,
+    migrations_rerun_cleanly,
+);
+
+fn new_job(request_id: &str, name: &str) -> NewJob {
+    NewJob {
+        request_id: request_id.to_owned(),
+        name: name.to_owned(),
+        spec_json: format!(r#"{{"name":"{name}"}}"#),
+        priority: 0,
+    }
+}
+
+async fn count_jobs(store_url: &str) -> i64 {
+    let store = JobStore::connect(store_url).await.unwrap();
+    let page = store.list(&JobFilter::default(), 1000, None).await.unwrap();
+    store.close().await;
+    page.jobs.len() as i64
+}
+
+async fn submit_stores_queued_job(store: JobStore, _url: String) {
+    let submission = store.submit(new_job("req-1", "adult")).await.unwrap();
+    assert!(submission.created);
+    let job = submission.job;
+    assert_eq!(job.state().unwrap(), JobState::Queued);
+    assert_eq!(job.name, "adult");
+    assert_eq!(job.request_id, "req-1");
+    assert_eq!(job.last_sequence, 1);
+    assert_eq!(job.started_at_us, None);
+    assert_eq!(job.finished_at_us, None);
+
+    let events = store.events_after(&job.id, 0).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].sequence, 1);
+    assert_eq!(events[0].kind, EventKind::StateChange { from: None, to: JobState::Queued, message: String::new() });
+}
+
+async fn submit_repeated_request_id_returns_same_job(store: JobStore, url: String) {
+    let first = store.submit(new_job("req-same", "adult")).await.unwrap();
+    let second = store.submit(new_job("req-same", "adult")).await.unwrap();
+    assert!(first.created);
+    assert!(!second.created);
+    assert_eq!(first.job.id, second.job.id);
+    assert_eq!(count_jobs(&url).await, 1);
+    assert_eq!(store.events_after(&first.job.id, 0).await.unwrap().len(), 1);
+}
+
+async fn submit_reused_request_id_other_spec_rejected(store: JobStore, url: String) {
+    let first = store.submit(new_job("req-reused", "adult")).await.unwrap();
+    let error = store.submit(new_job("req-reused", "other")).await.unwrap_err();
+    match error {
+        Error::RequestIdReused { request_id, job_id } => {
+            assert_eq!(request_id, "req-reused");
+            assert_eq!(job_id, first.job.id);
+        }
+        other => panic!("expected RequestIdReused, got {other:?}"),
+    }
+    assert_eq!(count_jobs(&url).await, 1);
+}
+
+async fn transitions_follow_lifecycle(store: JobStore, _url: String) {
+    let id = store.submit(new_job("req-life", "adult")).await.unwrap().job.id;
+    store.transition(&id, JobState::Scheduled, "schedule", "").await.unwrap();
+    let running = store.transition(&id, JobState::Running, "start", "").await.unwrap();
+    assert!(running.started_at_us.is_some());
+    assert_eq!(running.finished_at_us, None);
+    store.transition(&id, JobState::Recovering, "recover", "worker lost").await.unwrap();
+    store.transition(&id, JobState::Running, "resume", "").await.unwrap();
+    let done = store.transition(&id, JobState::Succeeded, "finish", "").await.unwrap();
+    assert_eq!(done.state().unwrap(), JobState::Succeeded);
+    assert_eq!(done.started_at_us, running.started_at_us, "started_at keeps the first start");
+    assert!(done.finished_at_us.is_some());
+    assert_eq!(done.last_sequence, 6);
+
+    let events = store.events_after(&id, 0).await.unwrap();
+    let sequences: Vec<i64> = events.iter().map(|event| event.sequence).collect();
+    assert_eq!(sequences, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        events[3].kind,
+        EventKind::StateChange {
+            from: Some(JobState::Running),
+            to: JobState::Recovering,
+            message: "worker lost".to_owned()
+        }
+    );
+    assert_eq!(store.events_after(&id, 4).await.unwrap().len(), 2);
+}
+
+async fn cancel_finished_job_changes_nothing(store: JobStore, _url: String) {
+    let id = store.submit(new_job("req-done", "adult")).await.unwrap().job.id;
+    store.transition(&id, JobState::Scheduled, "schedule", "").await.unwrap();
+    store.transition(&id, JobState::Running, "start", "").await.unwrap();
+    let done = store.transition(&id, JobState::Succeeded, "finish", "").await.unwrap();
+
+    let error = store.transition(&id, JobState::Cancelled, "cancel", "too late").await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("job `{id}` is SUCCEEDED; cancel needs a job in QUEUED, SCHEDULED, RUNNING, RECOVERING")
+    );
+    assert_eq!(tonic::Status::from(error).code(), tonic::Code::FailedPrecondition);
+
+    let after = store.get(&id).await.unwrap();
+    assert_eq!(after, done, "a rejected transition writes nothing");
+    assert_eq!(store.events_after(&id, 0).await.unwrap().len(), 4);
+}
+
+async fn shortcut_transition_rejected(store: JobStore, _url: String) {
+    let id = store.submit(new_job("req-short", "adult")).await.unwrap().job.id;
+    let error = store.transition(&id, JobState::Succeeded, "finish", "").await.unwrap_err();
+    assert!(matches!(error, Error::InvalidTransition { state: "QUEUED", .. }), "{error:?}");
+    assert_eq!(store.get(&id).await.unwrap().state().unwrap(), JobState::Queued);
+}
+
+async fn unknown_job_not_found(store: JobStore, _url: String) {
+    let id = uuid::Uuid::new_v4().to_string();
+    assert!(matches!(store.get(&id).await, Err(Error::JobNotFound(found)) if found == id));
+    let error = store.transition(&id, JobState::Cancelled, "cancel", "").await.unwrap_err();
+    assert!(matches!(error, Error::JobNotFound(_)), "{error:?}");
+}
+
+async fn list_newest_first_with_pages(store: JobStore, _url: String) {
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        ids.push(store.submit(new_job(&format!("req-page-{index}"), "adult")).await.unwrap().job.id);
+        // Distinct creation times keep the expected order independent of UUID order.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    ids.reverse();
+
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store.list(&JobFilter::default(), 2, token.as_deref()).await.unwrap();
+        pages += 1;
+        seen.extend(page.jobs.into_iter().map(|job| job.id));
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids);
+}
+
+async fn list_filters_state_and_name(store: JobStore, _url: String) {
+    let a = store.submit(new_job("req-f1", "alpha")).await.unwrap().job.id;
+    let b = store.submit(new_job("req-f2", "beta")).await.unwrap().job.id;
+    let c = store.submit(new_job("req-f3", "alpha")).await.unwrap().job.id;
+    store.transition(&c, JobState::Cancelled, "cancel", "").await.unwrap();
+
+    let queued = JobFilter { states: vec![JobState::Queued], name: None };
+    let mut found: Vec<String> = store.list(&queued, 10, None).await.unwrap().jobs.into_iter().map(|job| job.id).collect();
+    found.sort();
+    let mut expected = vec![a.clone(), b];
+    expected.sort();
+    assert_eq!(found, expected);
+
+    let alpha = JobFilter { states: vec![], name: Some("alpha".to_owned()) };
+    assert_eq!(store.list(&alpha, 10, None).await.unwrap().jobs.len(), 2);
+
+    let both = JobFilter { states: vec![JobState::Cancelled, JobState::Failed], name: Some("alpha".to_owned()) };
+    let jobs = store.list(&both, 10, None).await.unwrap().jobs;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, c);
+}
+
+async fn list_foreign_page_token_rejected(store: JobStore, _url: String) {
+    let error = store.list(&JobFilter::default(), 10, Some("garbage")).await.unwrap_err();
+    assert!(matches!(error, Error::InvalidArgument(ref message) if message.starts_with("page_token: invalid value")), "{error:?}");
+}
+
+async fn events_are_append_only(store: JobStore, url: String) {
+    let id = store.submit(new_job("req-append", "adult")).await.unwrap().job.id;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let update = sqlx::query("UPDATE job_events SET message = 'rewritten' WHERE job_id = $1").bind(&id).execute(&pool).await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM job_events WHERE job_id = $1").bind(&id).execute(&pool).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    pool.close().await;
+    assert_eq!(store.events_after(&id, 0).await.unwrap().len(), 1);
+}
+
+async fn progress_only_while_running(store: JobStore, _url: String) {
+    let id = store.submit(new_job("req-progress", "adult")).await.unwrap().job.id;
+    let progress = Progress { epoch: 1, step: 10, total_steps: 100, loss: 2.5, samples_per_second: 1000.0 };
+    let error = store.record_progress(&id, progress).await.unwrap_err();
+    assert!(matches!(error, Error::InvalidTransition { state: "QUEUED", .. }), "{error:?}");
+
+    store.transition(&id, JobState::Scheduled, "schedule", "").await.unwrap();
+    store.transition(&id, JobState::Running, "start", "").await.unwrap();
+    store.record_progress(&id, progress).await.unwrap();
+    let job = store.get(&id).await.unwrap();
+    assert_eq!(job.progress().unwrap(), Some(progress));
+    let events = store.events_after(&id, 3).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Progress(progress));
+}
+
+async fn concurrent_cancels_one_transition(store: JobStore, url: String) {
+    let id = store.submit(new_job("req-race-cancel", "adult")).await.unwrap().job.id;
+    // A second handle with its own pool stands in for a second coordinator.
+    let other = JobStore::connect(&url).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for index in 0..8 {
+        let handle = if index % 2 == 0 { store.clone() } else { other.clone() };
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move { handle.transition(&id, JobState::Cancelled, "cancel", "race").await }));
+    }
+    let mut succeeded = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => succeeded += 1,
+            Err(Error::InvalidTransition { state: "CANCELLED", .. }) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(succeeded, 1);
+    assert_eq!(store.events_after(&id, 0).await.unwrap().len(), 2);
+    other.close().await;
+}
+
+async fn concurrent_duplicate_submissions_one_job(store: JobStore, url: String) {
+    let other = JobStore::connect(&url).await.unwrap();
+    let mut tasks = Vec::new();
+    for index in 0..8 {
+        let handle = if index % 2 == 0 { store.clone() } else { other.clone() };
+        tasks.push(tokio::spawn(async move { handle.submit(new_job("req-race-submit", "adult")).await }));
+    }
+    let mut ids = Vec::new();
+    let mut created = 0;
+    for task in tasks {
+        let submission = task.await.unwrap().unwrap();
+        created += usize::from(submission.created);
+        ids.push(submission.job.id);
+    }
+    ids.dedup();
+    assert_eq!(created, 1);
+    assert_eq!(ids.len(), 1, "every call returns the same job");
+    assert_eq!(count_jobs(&url).await, 1);
+    assert_eq!(store.events_after(&ids[0], 0).await.unwrap().len(), 1);
+    other.close().await;
+}
+
+async fn migrations_rerun_cleanly(store: JobStore, url: String) {
+    let id = store.submit(new_job("req-migrate", "adult")).await.unwrap().job.id;
+    let reopened = JobStore::connect(&url).await.unwrap();
+    assert_eq!(reopened.get(&id).await.unwrap().id, id);
+    reopened.close().await;
+}
