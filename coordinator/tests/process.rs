@@ -1,0 +1,225 @@
+//! The `ssl-coordinator` binary as a process: configuration errors, signals, and
+//! two replicas sharing one PostgreSQL database.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{TOKEN, TestDatabase, client, spec, submit_request, timed};
+use ssl_proto::JobState;
+use ssl_proto::v1::{CancelJobRequest, ListJobsRequest, WatchJobRequest};
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+use tonic::Code;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ssl-coordinator");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn coordinator(data_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("SSL_API_TOKENS")
+        .env_remove("SSL_TOKEN_FILE")
+        .env_remove("SSL_DATABASE_URL")
+        .env_remove("SSL_LISTEN")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts a coordinator that accepts [`TOKEN`] and waits until it serves.
+async fn start(database_url: &str, data_dir: &std::path::Path) -> (Child, String) {
+    let port = free_port();
+    let mut child = coordinator(data_dir)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+        .env("SSL_API_TOKENS", TOKEN)
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    wait_until_serving(&endpoint, &mut child).await;
+    (child, endpoint)
+}
+
+async fn wait_until_serving(endpoint: &str, child: &mut Child) {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("coordinator exited early with {status}: {}", read_stderr(child).await);
+        }
+        if let Ok(channel) = tonic::transport::Channel::from_shared(endpoint.to_owned()).unwrap().connect().await {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            let request = tonic_health::pb::HealthCheckRequest { service: "ssl.v1.JobService".to_owned() };
+            if let Ok(reply) = health.check(request).await
+                && reply.into_inner().status() == tonic_health::pb::health_check_response::ServingStatus::Serving
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("coordinator at {endpoint} did not become ready in 20 s");
+}
+
+async fn read_stderr(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), stderr.read_to_string(&mut text)).await;
+    }
+    text
+}
+
+async fn terminate(child: &mut Child) -> (std::process::ExitStatus, String) {
+    let pid = child.id().expect("child runs").to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("exits within 15 s").unwrap();
+    (status, read_stderr(child).await)
+}
+
+#[tokio::test]
+async fn refuses_to_start_without_token() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = timed(coordinator(data_dir.path()).output()).await.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no API token configured; pass --token-file FILE or set SSL_API_TOKENS, or pass --insecure"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn empty_token_file_rejected() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let token_file = data_dir.path().join("tokens");
+    std::fs::write(&token_file, "# nothing here\n").unwrap();
+    let output = timed(coordinator(data_dir.path()).arg("--token-file").arg(&token_file).output()).await.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("contains no token; add one token per line"), "{stderr}");
+}
+
+#[tokio::test]
+async fn insecure_mode_warns_and_sigterm_stops() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = coordinator(data_dir.path())
+        .args(["--insecure", "--listen", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    timed(wait_until_serving(&endpoint, &mut child)).await;
+
+    // Without a token the API answers, and the default SQLite file lands in --data-dir.
+    let mut anonymous = common::client_with_token(&endpoint, None).await;
+    anonymous.submit_job(submit_request("req-insecure", spec("adult"))).await.unwrap();
+    assert!(data_dir.path().join("coordinator.db").exists());
+
+    let (status, stderr) = terminate(&mut child).await;
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("authentication is off (--insecure)"), "{stderr}");
+    assert!(stderr.contains("coordinator stopped"), "{stderr}");
+}
+
+#[tokio::test]
+async fn token_file_and_restart_keep_jobs() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let token_file = data_dir.path().join("tokens");
+    std::fs::write(&token_file, format!("# API tokens\n{TOKEN}\n")).unwrap();
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let start = || {
+        coordinator(data_dir.path())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--token-file")
+            .arg(&token_file)
+            .spawn()
+            .unwrap()
+    };
+
+    let mut first = start();
+    timed(wait_until_serving(&endpoint, &mut first)).await;
+    let job = client(&endpoint).await.submit_job(submit_request("req-restart", spec("adult"))).await.unwrap().into_inner();
+    let (status, stderr) = terminate(&mut first).await;
+    assert!(status.success(), "{stderr}");
+
+    let mut second = start();
+    timed(wait_until_serving(&endpoint, &mut second)).await;
+    let listed = client(&endpoint).await.list_jobs(ListJobsRequest::default()).await.unwrap().into_inner();
+    assert_eq!(listed.jobs.len(), 1);
+    assert_eq!(listed.jobs[0].id, job.job.unwrap().id);
+    terminate(&mut second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_postgres() {
+    let database = TestDatabase::postgres().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    // Both start at once, so both run the migrations concurrently.
+    let (first, second) = tokio::join!(start(&database.url, data_dir.path()), start(&database.url, data_dir.path()));
+    let (mut first, first_endpoint) = first;
+    let (mut second, second_endpoint) = second;
+    let clients = [client(&first_endpoint).await, client(&second_endpoint).await];
+
+    // Duplicate submissions with one request id, spread over both replicas.
+    let mut submissions = Vec::new();
+    for index in 0..16 {
+        let mut client = clients[index % 2].clone();
+        submissions.push(tokio::spawn(async move {
+            client.submit_job(submit_request("req-replicas", spec("adult"))).await.map(|reply| reply.into_inner())
+        }));
+    }
+    let mut job_ids = Vec::new();
+    let mut created = 0;
+    for submission in submissions {
+        let reply = timed(submission).await.unwrap().unwrap();
+        created += usize::from(reply.created);
+        job_ids.push(reply.job.unwrap().id);
+    }
+    job_ids.dedup();
+    assert_eq!(created, 1);
+    assert_eq!(job_ids.len(), 1);
+    for mut client in clients.clone() {
+        let listed = client.list_jobs(ListJobsRequest::default()).await.unwrap().into_inner();
+        assert_eq!(listed.jobs.len(), 1);
+    }
+
+    // Concurrent cancels of that job through both replicas.
+    let job_id = job_ids[0].clone();
+    let mut cancels = Vec::new();
+    for index in 0..16 {
+        let mut client = clients[index % 2].clone();
+        let id = job_id.clone();
+        cancels.push(tokio::spawn(async move { client.cancel_job(CancelJobRequest { id, message: String::new() }).await }));
+    }
+    let mut cancelled = 0;
+    for cancel in cancels {
+        match timed(cancel).await.unwrap() {
+            Ok(reply) => {
+                assert_eq!(reply.into_inner().state(), JobState::Cancelled);
+                cancelled += 1;
+            }
+            Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
+        }
+    }
+    assert_eq!(cancelled, 1);
+
+    use futures::StreamExt;
+    let mut watcher = clients[1].clone();
+    let history = watcher.watch_job(WatchJobRequest { id: job_id, after_sequence: 0 }).await.unwrap().into_inner();
+    let events: Vec<_> = timed(history.collect::<Vec<_>>()).await;
+    assert_eq!(events.len(), 2, "one submission and one cancellation: {events:?}");
+
+    let (first_status, first_log) = terminate(&mut first).await;
+    let (second_status, second_log) = terminate(&mut second).await;
+    assert!(first_status.success(), "{first_log}");
+    assert!(second_status.success(), "{second_log}");
+}
