@@ -18,7 +18,7 @@ struct Args {
     #[arg(long, env = "SSL_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
 
-    /// Folder for local state; holds the default SQLite database.
+    /// Folder for local state; contains the default SQLite database.
     #[arg(long, env = "SSL_DATA_DIR", default_value = "ssl-data")]
     data_dir: PathBuf,
 

@@ -21,7 +21,7 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Name under which the health service reports the job API.
 const JOB_SERVICE_NAME: &str = "ssl.v1.JobService";
 
-/// What [`serve`] needs to run.
+/// Settings of [`serve`].
 pub struct ServerConfig {
     /// `postgres://…` or `sqlite://PATH`.
     pub database_url: String,
@@ -30,7 +30,7 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
 }
 
-/// Who may call the job API. The health service is always open, for probes.
+/// Access policy of the job API. The health service stays open for probes.
 pub enum AuthConfig {
     /// Calls must carry `authorization: Bearer TOKEN` with one of these tokens.
     Tokens(Vec<String>),

@@ -226,8 +226,8 @@ async fn watch_streams_history_then_live_events() {
     let stream = client.watch_job(WatchJobRequest { id: job.id.clone(), after_sequence: 0 }).await.unwrap().into_inner();
     let collector = tokio::spawn(async move { stream.collect::<Vec<_>>().await });
 
-    // A separate store handle plays the scheduler and workers; the server only sees
-    // these events by polling, as it would for another coordinator's writes.
+    // A separate store handle plays the scheduler and workers; the server only gets
+    // these events by polling the store, as it does for another coordinator's writes.
     let store = JobStore::connect(&database.url).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     store.transition(&job.id, JobState::Scheduled, "schedule", "").await.unwrap();

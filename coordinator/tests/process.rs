@@ -118,7 +118,7 @@ async fn insecure_mode_warns_and_sigterm_stops() {
     let endpoint = format!("http://127.0.0.1:{port}");
     timed(wait_until_serving(&endpoint, &mut child)).await;
 
-    // Without a token the API answers, and the default SQLite file lands in --data-dir.
+    // Without a token the API accepts calls, and the default SQLite file is created in --data-dir.
     let mut anonymous = common::client_with_token(&endpoint, None).await;
     anonymous.submit_job(submit_request("req-insecure", spec("adult"))).await.unwrap();
     assert!(data_dir.path().join("coordinator.db").exists());

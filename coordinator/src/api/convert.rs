@@ -82,9 +82,9 @@ pub(crate) fn check_request_id(value: &str) -> Result<(), Error> {
     if valid {
         return Ok(());
     }
-    let shown: String = value.chars().take(40).collect();
+    let preview: String = value.chars().take(40).collect();
     Err(Error::InvalidArgument(format!(
-        "request_id: invalid value {shown:?}; use 1 to 128 letters, digits, '-' and '_', such as a UUID"
+        "request_id: invalid value {preview:?}; use 1 to 128 letters, digits, '-' and '_', such as a UUID"
     )))
 }
 

@@ -189,7 +189,7 @@ impl JobStore {
         let mut transaction = self.pool.begin().await?;
 
         // The conditional update takes the row lock, so two coordinators racing on
-        // the same job serialize here and only one of them sees a matching state.
+        // the same job serialize here and only one of them finds a matching state.
         let source_placeholders: Vec<String> = (0..sources.len()).map(|index| format!("${}", index + 5)).collect();
         let sql = format!(
             "UPDATE jobs SET state = $1, message = $2, updated_at_us = $3, last_sequence = last_sequence + 1, \

@@ -140,7 +140,7 @@ pub async fn client(endpoint: &str) -> AuthClient {
     client_with_token(endpoint, Some(TOKEN)).await
 }
 
-/// A minimal valid spec.
+/// Builds a minimal valid spec.
 pub fn spec(name: &str) -> JobSpec {
     JobSpec {
         name: name.to_owned(),
