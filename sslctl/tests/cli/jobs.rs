@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use ssl_coordinator::store::Progress;
+use ssl_proto::JobState;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::{Coordinator, example};
@@ -260,4 +262,59 @@ async fn unknown_job_not_found() {
         assert_eq!(output.stdout, "", "{command}: {output}");
         assert_eq!(output.stderr, format!("error: job `{id}` not found\n"), "{command}: {output}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_running_job_until_success() {
+    let coordinator = Coordinator::start().await;
+    let id = coordinator.submit_example("adult-contrastive.yaml").await;
+    let store = coordinator.store().await;
+    store.transition(&id, JobState::Scheduled, "schedule", "").await.unwrap();
+    store.transition(&id, JobState::Running, "start", "2 workers").await.unwrap();
+    // The example's global batch of 256 rows at 2560 rows/s is 10 steps/s.
+    for step in [100, 200, 300] {
+        let progress = Progress { epoch: 1, step, total_steps: 1000, loss: 0.9, samples_per_second: 2560.0 };
+        store.record_progress(&id, progress).await.unwrap();
+    }
+
+    let watching = coordinator.command(&["watch", &id]).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let progress = Progress { epoch: 2, step: 1000, total_steps: 1000, loss: 0.4321, samples_per_second: 2560.0 };
+    store.record_progress(&id, progress).await.unwrap();
+    store.transition(&id, JobState::Succeeded, "finish", "").await.unwrap();
+
+    let output = tokio::time::timeout(Duration::from_secs(30), watching.wait_with_output()).await.unwrap().unwrap();
+    let output = crate::support::Output::from(output);
+    assert_eq!(output.code, 0, "{output}");
+    assert_eq!(output.stderr, "", "{output}");
+    let lines: Vec<&str> = output.stdout.lines().collect();
+    assert!(lines[0].contains("  (new) -> QUEUED"), "{output}");
+    assert!(lines[1].ends_with("  QUEUED -> SCHEDULED"), "{output}");
+    assert!(lines[2].ends_with("  SCHEDULED -> RUNNING  2 workers"), "{output}");
+    // stderr is a pipe, so progress comes as plain lines, and the first one is shown at once.
+    assert!(lines[3].ends_with("  epoch 1, step 100/1000 (10%), loss 0.9000, 2560 samples/s, ETA 1m30s"), "{output}");
+    // The latest progress is shown before the next state change, however soon it came.
+    let last = lines.len() - 1;
+    assert!(lines[last - 1].ends_with("  epoch 2, step 1000/1000 (100%), loss 0.4321, 2560 samples/s, ETA 0s"), "{output}");
+    assert!(lines[last].ends_with("  RUNNING -> SUCCEEDED"), "{output}");
+
+    let job = parse_json(&coordinator.sslctl(&["get", &id, "-o", "json"]).await.stdout);
+    assert_eq!(job["state"], "SUCCEEDED");
+    assert_eq!(job["progress"]["step"], 1000);
+    assert_eq!(job["progress"]["total_steps"], 1000);
+    assert!(job["started_at"].is_string(), "{job}");
+    assert!(job["finished_at"].is_string(), "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_failed_job_exits_1() {
+    let coordinator = Coordinator::start().await;
+    let id = coordinator.submit_example("adult-masked.yaml").await;
+    let store = coordinator.store().await;
+    store.transition(&id, JobState::Failed, "fail", "dataset not readable").await.unwrap();
+
+    let output = coordinator.sslctl(&["watch", &id]).await;
+    assert_eq!(output.code, 1, "{output}");
+    assert!(output.stdout.ends_with("  QUEUED -> FAILED  dataset not readable\n"), "{output}");
+    assert_eq!(output.stderr, format!("error: job `{id}` ended FAILED: dataset not readable\n"));
 }

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ssl_coordinator::server::{AuthConfig, ServerConfig, TlsConfig, serve};
+use ssl_coordinator::store::JobStore;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -26,6 +27,7 @@ pub fn example(name: &str) -> PathBuf {
 /// A running coordinator; dropping it shuts the server down.
 pub struct Coordinator {
     pub endpoint: String,
+    database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), ssl_coordinator::Error>>,
     _data_dir: TempDir,
@@ -48,8 +50,9 @@ impl Coordinator {
         let address = listener.local_addr().expect("read the bound address");
         let scheme = if tls.is_some() { "https" } else { "http" };
 
+        let database_url = format!("sqlite://{}", data_dir.path().join("jobs.db").display());
         let config = ServerConfig {
-            database_url: format!("sqlite://{}", data_dir.path().join("jobs.db").display()),
+            database_url: database_url.clone(),
             auth: AuthConfig::Tokens(vec![TOKEN.to_owned()]),
             tls,
         };
@@ -58,7 +61,20 @@ impl Coordinator {
             let _ = shutdown_signal.await;
         }));
 
-        Coordinator { endpoint: format!("{scheme}://{address}"), shutdown: Some(shutdown), server, _data_dir: data_dir }
+        Coordinator {
+            endpoint: format!("{scheme}://{address}"),
+            database_url,
+            shutdown: Some(shutdown),
+            server,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Opens a second handle on the coordinator's job store, to move jobs through the
+    /// states and progress that workers would report. The server's watch streams poll
+    /// the store, so they see these writes.
+    pub async fn store(&self) -> JobStore {
+        JobStore::connect(&self.database_url).await.expect("open the coordinator's job store")
     }
 
     /// Runs `sslctl` against this coordinator with the valid token.
