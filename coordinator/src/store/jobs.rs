@@ -63,23 +63,23 @@ impl JobStore {
         let now = now_micros();
         let mut transaction = self.pool.begin().await?;
 
-        let inserted = sqlx::query(
+        let inserted = sqlx::query_as::<_, JobRecord>(AssertSqlSafe(format!(
             "INSERT INTO jobs (id, request_id, name, spec_json, state, priority, last_sequence, \
                                created_at_us, updated_at_us) \
              VALUES ($1, $2, $3, $4, 'QUEUED', $5, 1, $6, $6) \
-             ON CONFLICT (tenant, request_id) DO NOTHING",
-        )
+             ON CONFLICT (tenant, request_id) DO NOTHING \
+             RETURNING {JOB_COLUMNS}"
+        )))
         .bind(&id)
         .bind(&new_job.request_id)
         .bind(&new_job.name)
         .bind(&new_job.spec_json)
         .bind(i64::from(new_job.priority))
         .bind(now)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
+        .fetch_optional(&mut *transaction)
+        .await?;
 
-        if inserted == 0 {
+        let Some(job) = inserted else {
             transaction.rollback().await?;
             let existing = self.get_by_request_id(&new_job.request_id).await?;
             if existing.spec_json != new_job.spec_json {
@@ -87,7 +87,7 @@ impl JobStore {
             }
             tracing::debug!(job_id = %existing.id, "request id seen before; returning the existing job");
             return Ok(Submission { job: existing, created: false });
-        }
+        };
 
         let submitted = EventKind::StateChange { from: None, to: JobState::Queued, message: String::new() };
         insert_event(&mut transaction, &id, 1, now, &submitted).await?;
@@ -95,7 +95,7 @@ impl JobStore {
 
         self.notify_appended(&id);
         tracing::info!(job_id = %id, name = %new_job.name, "job queued");
-        Ok(Submission { job: self.get(&id).await?, created: true })
+        Ok(Submission { job, created: true })
     }
 
     /// Returns one job.
