@@ -1,0 +1,345 @@
+//! The ring of TCP links and the collective operations over it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::segments::segment_ranges;
+use crate::{CollectiveError, handshake};
+
+/// Where this rank sits in a generation and how it talks to its neighbours.
+#[derive(Debug, Clone)]
+pub struct RingConfig {
+    pub rank: usize,
+    /// Data-plane address of every rank, indexed by rank; its length is the world size.
+    pub peers: Vec<SocketAddr>,
+    /// Generation id; links to peers of another generation are rejected.
+    pub generation: u64,
+    /// Longest wait for connecting, or for one read or write on a link.
+    pub timeout: Duration,
+    /// Bytes per chunk; a chunk is the unit that is sent, added and forwarded.
+    pub chunk_bytes: usize,
+}
+
+impl RingConfig {
+    /// Default chunk size: 256 KiB keeps several chunks in flight on loopback while
+    /// each stays small enough to add while the next arrives.
+    pub const DEFAULT_CHUNK_BYTES: usize = 256 * 1024;
+
+    pub fn new(rank: usize, peers: Vec<SocketAddr>, generation: u64) -> Self {
+        RingConfig { rank, peers, generation, timeout: Duration::from_secs(30), chunk_bytes: Self::DEFAULT_CHUNK_BYTES }
+    }
+
+    pub fn world_size(&self) -> usize {
+        self.peers.len()
+    }
+}
+
+/// Connected ring links of one rank. With a world size of 1 every operation is a
+/// no-op and no link exists.
+pub struct Ring {
+    config: RingConfig,
+    /// Link to `rank + 1`; this rank only writes to it.
+    right: Option<TcpStream>,
+    /// Link from `rank - 1`; this rank only reads from it.
+    left: Option<TcpStream>,
+    aborted: Arc<AtomicBool>,
+}
+
+/// Ends a [`Ring`]'s operation in progress, from any thread.
+#[derive(Clone)]
+pub struct AbortHandle {
+    aborted: Arc<AtomicBool>,
+    streams: Arc<Vec<TcpStream>>,
+}
+
+impl AbortHandle {
+    /// Shuts the ring's links down; the call in progress and every later call fail
+    /// with [`CollectiveError::Aborted`].
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        for stream in self.streams.iter() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// What a rank does with a received chunk.
+#[derive(Clone, Copy)]
+enum Combine {
+    Add,
+    /// Adds, then multiplies by the factor: the last reduce-scatter step of a mean.
+    AddThenScale(f32),
+    Copy,
+}
+
+/// One ring step: the range received from the left into `recv`, combined, and
+/// forwarded to the right when `forward` is set.
+struct Step {
+    recv: Range<usize>,
+    combine: Combine,
+    forward: bool,
+}
+
+impl Ring {
+    /// Connects to the right neighbour and accepts the left one on `listener`.
+    ///
+    /// Connections on `listener` from other generations or ranks are dropped while
+    /// waiting, so a late peer of an old generation cannot join.
+    ///
+    /// # Errors
+    ///
+    /// [`CollectiveError::Connect`] or [`CollectiveError::AcceptTimeout`] when a
+    /// neighbour cannot be reached within `config.timeout`.
+    pub fn connect(listener: &TcpListener, config: RingConfig) -> Result<Ring, CollectiveError> {
+        let world_size = config.world_size();
+        if config.rank >= world_size {
+            return Err(CollectiveError::InvalidCall(format!("rank {} outside world size {world_size}", config.rank)));
+        }
+        if world_size == 1 {
+            return Ok(Ring { config, right: None, left: None, aborted: Arc::new(AtomicBool::new(false)) });
+        }
+        let right_rank = (config.rank + 1) % world_size;
+        let left_rank = (config.rank + world_size - 1) % world_size;
+
+        let right = connect_right(&config, right_rank)?;
+        let left = accept_left(listener, &config, left_rank)?;
+        for stream in [&right, &left] {
+            stream.set_nodelay(true).map_err(|source| CollectiveError::Peer { rank: right_rank, source })?;
+            stream.set_read_timeout(Some(config.timeout)).map_err(|source| CollectiveError::Peer { rank: left_rank, source })?;
+            stream.set_write_timeout(Some(config.timeout)).map_err(|source| CollectiveError::Peer { rank: right_rank, source })?;
+        }
+        tracing::debug!(rank = config.rank, generation = config.generation, world_size, "ring connected");
+        Ok(Ring { config, right: Some(right), left: Some(left), aborted: Arc::new(AtomicBool::new(false)) })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.config.rank
+    }
+
+    pub fn world_size(&self) -> usize {
+        self.config.world_size()
+    }
+
+    /// Returns a handle that aborts this ring from another thread.
+    pub fn abort_handle(&self) -> AbortHandle {
+        let streams = [&self.right, &self.left].into_iter().flatten().filter_map(|stream| stream.try_clone().ok()).collect();
+        AbortHandle { aborted: self.aborted.clone(), streams: Arc::new(streams) }
+    }
+
+    /// Replaces `data` on every rank by the element-wise mean over all ranks.
+    ///
+    /// Every rank must pass a buffer of the same length. The result is bit-identical
+    /// on all ranks.
+    pub fn all_reduce_mean(&mut self, data: &mut [f32]) -> Result<(), CollectiveError> {
+        let n = self.world_size();
+        if n == 1 {
+            return Ok(());
+        }
+        let rank = self.config.rank;
+        let segments = segment_ranges(data.len(), n);
+        let segment = |offset: usize| segments[(rank + n - offset % n) % n].clone();
+        let scale = 1.0 / n as f32;
+
+        // Reduce-scatter: at step s, send segment (rank - s) and add the received
+        // segment (rank - s - 1). After n - 1 steps this rank holds the complete sum
+        // of segment (rank + 1), which it scales to the mean and forwards.
+        let mut steps = Vec::with_capacity(2 * (n - 1));
+        for step in 0..n - 1 {
+            let last = step == n - 2;
+            let combine = if last { Combine::AddThenScale(scale) } else { Combine::Add };
+            steps.push(Step { recv: segment(step + 1), combine, forward: true });
+        }
+        // All-gather: at step s, receive segment (rank - s) and pass it on, except
+        // after the last step, when it has reached every rank.
+        for step in 0..n - 1 {
+            steps.push(Step { recv: segment(step), combine: Combine::Copy, forward: step < n - 2 });
+        }
+        self.run(data, Some(segment(0)), &steps)
+    }
+
+    /// Gathers every rank's `local` slice into one buffer ordered by rank.
+    ///
+    /// `counts[r]` is the number of elements rank `r` contributes; every rank passes
+    /// the same `counts`, and `local.len()` must equal `counts[rank]`.
+    pub fn all_gather(&mut self, local: &[f32], counts: &[usize]) -> Result<Vec<f32>, CollectiveError> {
+        let n = self.world_size();
+        let rank = self.config.rank;
+        if counts.len() != n || counts[rank] != local.len() {
+            return Err(CollectiveError::InvalidCall(format!(
+                "all_gather got {} counts for world size {n} and a local slice of {} elements for a count of {:?}",
+                counts.len(),
+                local.len(),
+                counts.get(rank)
+            )));
+        }
+        let mut offsets = Vec::with_capacity(n);
+        let mut total = 0;
+        for count in counts {
+            offsets.push(total..total + count);
+            total += count;
+        }
+        let mut gathered = vec![0.0f32; total];
+        gathered[offsets[rank].clone()].copy_from_slice(local);
+        if n == 1 {
+            return Ok(gathered);
+        }
+        let block = |offset: usize| offsets[(rank + n - offset % n) % n].clone();
+        let steps: Vec<Step> =
+            (0..n - 1).map(|step| Step { recv: block(step + 1), combine: Combine::Copy, forward: step < n - 2 }).collect();
+        self.run(&mut gathered, Some(block(0)), &steps)?;
+        Ok(gathered)
+    }
+
+    /// Copies rank 0's `data` into `data` on every other rank.
+    pub fn broadcast_from_root(&mut self, data: &mut [f32]) -> Result<(), CollectiveError> {
+        let n = self.world_size();
+        if n == 1 {
+            return Ok(());
+        }
+        let full = 0..data.len();
+        if self.config.rank == 0 {
+            return self.run(data, Some(full), &[]);
+        }
+        let forward = self.config.rank + 1 < n;
+        self.run(data, None, &[Step { recv: full, combine: Combine::Copy, forward }])
+    }
+
+    /// Sends `initial` to the right, then works through `steps`, forwarding each
+    /// received chunk as soon as it is combined so that consecutive steps overlap.
+    fn run(&mut self, data: &mut [f32], initial: Option<Range<usize>>, steps: &[Step]) -> Result<(), CollectiveError> {
+        if self.aborted.load(Ordering::SeqCst) {
+            return Err(CollectiveError::Aborted);
+        }
+        let world_size = self.world_size();
+        let rank = self.config.rank;
+        let right_rank = (rank + 1) % world_size;
+        let left_rank = (rank + world_size - 1) % world_size;
+        let timeout_seconds = self.config.timeout.as_secs();
+        let chunk_elements = (self.config.chunk_bytes / 4).max(1);
+        let aborted = self.aborted.clone();
+        let (Some(right), Some(left)) = (self.right.as_mut(), self.left.as_mut()) else {
+            return Ok(());
+        };
+
+        // Chunks travel to the sender thread and come back empty for reuse. The queue
+        // is unbounded: if this thread blocked on a full queue instead of reading,
+        // every rank could wait on its right neighbour at once and the ring would stall.
+        let (outgoing, to_send) = mpsc::channel::<Vec<f32>>();
+        let (recycle, recycled) = mpsc::channel::<Vec<f32>>();
+
+        std::thread::scope(|scope| {
+            let sender_aborted = aborted.clone();
+            let sender = scope.spawn(move || -> Result<(), CollectiveError> {
+                for chunk in to_send {
+                    right.write_all(bytemuck::cast_slice(&chunk)).map_err(|error| {
+                        CollectiveError::from_io(right_rank, error, timeout_seconds, sender_aborted.load(Ordering::SeqCst))
+                    })?;
+                    let _ = recycle.send(chunk);
+                }
+                Ok(())
+            });
+
+            let received = (|| -> Result<(), CollectiveError> {
+                let take_buffer = |len: usize| {
+                    let mut buffer = recycled.try_recv().unwrap_or_default();
+                    buffer.resize(len, 0.0);
+                    buffer
+                };
+                if let Some(range) = &initial {
+                    for chunk in chunks(range.clone(), chunk_elements) {
+                        let mut buffer = take_buffer(chunk.len());
+                        buffer.copy_from_slice(&data[chunk]);
+                        if outgoing.send(buffer).is_err() {
+                            return Ok(()); // The sender failed; its error is reported below.
+                        }
+                    }
+                }
+                let mut incoming = Vec::new();
+                for step in steps {
+                    for chunk in chunks(step.recv.clone(), chunk_elements) {
+                        incoming.resize(chunk.len(), 0.0);
+                        left.read_exact(bytemuck::cast_slice_mut(&mut incoming)).map_err(|error| {
+                            CollectiveError::from_io(left_rank, error, timeout_seconds, aborted.load(Ordering::SeqCst))
+                        })?;
+                        let target = &mut data[chunk.clone()];
+                        combine(target, &incoming, step.combine);
+                        if step.forward {
+                            let mut buffer = take_buffer(chunk.len());
+                            buffer.copy_from_slice(target);
+                            if outgoing.send(buffer).is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            drop(outgoing);
+            let sent = sender.join().expect("collective sender thread does not panic");
+            received.and(sent)
+        })
+    }
+}
+
+fn combine(target: &mut [f32], incoming: &[f32], how: Combine) {
+    match how {
+        Combine::Add => target.iter_mut().zip(incoming).for_each(|(value, other)| *value += other),
+        Combine::AddThenScale(scale) => {
+            target.iter_mut().zip(incoming).for_each(|(value, other)| *value = (*value + other) * scale)
+        }
+        Combine::Copy => target.copy_from_slice(incoming),
+    }
+}
+
+fn chunks(range: Range<usize>, size: usize) -> impl Iterator<Item = Range<usize>> {
+    range.clone().step_by(size).map(move |start| start..(start + size).min(range.end))
+}
+
+fn connect_right(config: &RingConfig, right_rank: usize) -> Result<TcpStream, CollectiveError> {
+    let address = config.peers[right_rank];
+    let deadline = Instant::now() + config.timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        match TcpStream::connect_timeout(&address, remaining) {
+            Ok(mut stream) => {
+                handshake::write(&mut stream, address, config.generation, config.rank)?;
+                return Ok(stream);
+            }
+            // The peer may still be starting; retry until the deadline.
+            Err(_) if Instant::now() + Duration::from_millis(50) < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(source) => return Err(CollectiveError::Connect { rank: right_rank, address, source }),
+        }
+    }
+}
+
+fn accept_left(listener: &TcpListener, config: &RingConfig, left_rank: usize) -> Result<TcpStream, CollectiveError> {
+    let deadline = Instant::now() + config.timeout;
+    listener.set_nonblocking(true).map_err(|source| CollectiveError::Peer { rank: left_rank, source })?;
+    let result = loop {
+        match listener.accept() {
+            Ok((mut stream, address)) => {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                match handshake::read(&mut stream, address, config.generation) {
+                    Ok(rank) if rank == left_rank => break Ok(stream),
+                    Ok(rank) => tracing::warn!(%address, rank, expected = left_rank, "dropping a link from an unexpected rank"),
+                    Err(error) => tracing::warn!(%address, error = %error, "dropping a collective link"),
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    break Err(CollectiveError::AcceptTimeout { rank: left_rank, seconds: config.timeout.as_secs() });
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(source) => break Err(CollectiveError::Peer { rank: left_rank, source }),
+        }
+    };
+    let _ = listener.set_nonblocking(false);
+    result
+}
