@@ -123,11 +123,12 @@ fn format_progress_line(time: Option<&Timestamp>, progress: &JobProgress, eta: O
 /// `None` when the total, the throughput or the batch size is unknown.
 fn estimate_remaining(progress: &JobProgress, global_batch_size: Option<i32>) -> Option<Duration> {
     let batch_size = f64::from(global_batch_size.filter(|size| *size > 0)?);
-    if progress.total_steps <= 0 || !(progress.samples_per_second > 0.0) {
+    let throughput = progress.samples_per_second;
+    if progress.total_steps <= 0 || throughput.is_nan() || throughput <= 0.0 {
         return None;
     }
     let remaining_steps = (progress.total_steps - progress.step).max(0) as f64;
-    Duration::try_from_secs_f64(remaining_steps * batch_size / progress.samples_per_second).ok()
+    Duration::try_from_secs_f64(remaining_steps * batch_size / throughput).ok()
 }
 
 /// Formats a duration rounded to whole seconds as `1h02m03s`, `2m03s` or `3s`.
