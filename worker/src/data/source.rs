@@ -1,0 +1,104 @@
+//! Fetching whole objects through `object_store` from `file://` and `s3://` URIs.
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::{Result, WorkerError};
+
+/// Reads the whole object at `uri` into memory.
+///
+/// Accepts `file:///absolute/path`, `s3://bucket/key` and plain local paths. S3
+/// settings (endpoint, region, credentials) come from the standard `AWS_*`
+/// environment variables. The fetch runs on a private current-thread tokio
+/// runtime, so call this from a plain thread, never from inside a runtime.
+///
+/// # Errors
+///
+/// [`WorkerError::NotFound`] when the object does not exist,
+/// [`WorkerError::InvalidUri`] for an unsupported scheme and
+/// [`WorkerError::Read`] for any other store failure.
+pub fn fetch_bytes(uri: &str) -> Result<Vec<u8>> {
+    let (store, path) = resolve(uri)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| read_error(uri, error))?;
+
+    let result = runtime.block_on(async {
+        let response = store.get(&path).await?;
+        response.bytes().await
+    });
+    match result {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(object_store::Error::NotFound { .. }) => Err(WorkerError::NotFound { uri: uri.to_owned() }),
+        Err(error) => Err(read_error(uri, error)),
+    }
+}
+
+fn read_error(uri: &str, error: impl std::fmt::Display) -> WorkerError {
+    WorkerError::Read { uri: uri.to_owned(), message: error.to_string() }
+}
+
+/// Splits a URI into the store that serves it and the object's path in that store.
+fn resolve(uri: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+    let invalid = |message: String| WorkerError::InvalidUri { uri: uri.to_owned(), message };
+
+    if let Some(rest) = uri.strip_prefix("s3://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+            .ok_or_else(|| invalid("expected `s3://bucket/key`".to_owned()))?;
+        let store = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|error| invalid(error.to_string()))?;
+        let path = ObjectPath::parse(key).map_err(|error| invalid(error.to_string()))?;
+        return Ok((Arc::new(store), path));
+    }
+
+    let local_path = match uri.split_once("://") {
+        Some(("file", path)) => path,
+        Some((scheme, _)) => return Err(invalid(format!("unsupported scheme `{scheme}`; use `file://` or `s3://`"))),
+        None => uri,
+    };
+    let absolute = std::path::absolute(local_path).map_err(|error| invalid(error.to_string()))?;
+    if !absolute.exists() {
+        return Err(WorkerError::NotFound { uri: uri.to_owned() });
+    }
+    let path = ObjectPath::from_filesystem_path(&absolute).map_err(|error| invalid(error.to_string()))?;
+    Ok((Arc::new(LocalFileSystem::new()), path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_file_read_by_uri_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("table.csv");
+        std::fs::write(&file, b"a,b\n1,2\n").unwrap();
+
+        let by_uri = fetch_bytes(&format!("file://{}", file.display())).unwrap();
+        let by_path = fetch_bytes(file.to_str().unwrap()).unwrap();
+        assert_eq!(by_uri, b"a,b\n1,2\n");
+        assert_eq!(by_path, by_uri);
+    }
+
+    #[test]
+    fn missing_file_is_not_found() {
+        let error = fetch_bytes("file:///nonexistent/dir/table.csv").unwrap_err();
+        assert!(matches!(error, WorkerError::NotFound { .. }), "{error}");
+        assert!(error.to_string().contains("/nonexistent/dir/table.csv"), "{error}");
+    }
+
+    #[test]
+    fn unknown_scheme_rejected() {
+        let error = fetch_bytes("ftp://host/table.csv").unwrap_err();
+        assert!(matches!(error, WorkerError::InvalidUri { .. }), "{error}");
+    }
+}
