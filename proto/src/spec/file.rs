@@ -110,13 +110,18 @@ fn describe(path: String, message: String, location: Option<(usize, usize)>) -> 
     text
 }
 
-/// Drops the parsers' own " at line L column C" suffix, which [`describe`] re-adds
-/// in one format for both syntaxes.
+/// Drops the parsers' own "at line L column C" from a message, wherever it appears,
+/// because [`describe`] appends the location in one format for both syntaxes.
 fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(index) => message[..index].to_owned(),
-        None => message.to_owned(),
+    let Some(start) = message.find(" at line ") else { return message.to_owned() };
+    let rest = &message[start + " at line ".len()..];
+    let line_digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let Some(after_column) = rest[line_digits..].strip_prefix(" column ") else { return message.to_owned() };
+    let column_digits = after_column.bytes().take_while(u8::is_ascii_digit).count();
+    if line_digits == 0 || column_digits == 0 {
+        return message.to_owned();
     }
+    format!("{}{}", &message[..start], &after_column[column_digits..])
 }
 
 /// Turns a plain path into a `file://` URI, relative paths taken from `base`.
@@ -202,6 +207,16 @@ training:
         let text = "name: a\ndataset: [uri: x\n";
         let message = parse_spec(text, SpecFormat::Yaml).unwrap_err().unwrap();
         assert!(message.contains("line"), "{message}");
+    }
+
+    #[test]
+    fn location_removed_mid_message() {
+        assert_eq!(
+            strip_location("found unexpected end of stream at line 4 column 1, while scanning a quoted scalar"),
+            "found unexpected end of stream, while scanning a quoted scalar"
+        );
+        assert_eq!(strip_location("invalid type: string at line 3 column 11"), "invalid type: string");
+        assert_eq!(strip_location("no location here"), "no location here");
     }
 
     #[test]

@@ -17,7 +17,7 @@ struct MethodChoice {
 
 impl Serialize for Method {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let choice = match self.clone() {
+        let choice = match *self {
             Method::Contrastive(contrastive) => MethodChoice { contrastive: Some(contrastive), masked: None },
             Method::Masked(masked) => MethodChoice { contrastive: None, masked: Some(masked) },
         };

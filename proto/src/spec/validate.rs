@@ -269,7 +269,7 @@ impl Checker {
     /// Checks `0 <= value < 1`.
     fn half_open_unit(&mut self, field: &str, value: Option<f64>) {
         let Some(value) = value else { return };
-        if !(value >= 0.0 && value < 1.0) {
+        if !(0.0..1.0).contains(&value) {
             self.violation(field, format!("{value} is out of range; expected a number in [0, 1)"));
         }
     }
