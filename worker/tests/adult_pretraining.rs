@@ -33,7 +33,9 @@ fn pretrain_and_probe(method: &str) {
 
     let first: f64 = losses[..30].iter().sum::<f64>() / 30.0;
     let last: f64 = losses[losses.len() - 30..].iter().sum::<f64>() / 30.0;
-    assert!(last < first * 0.97, "{method}: loss did not fall: first 30 steps {first:.4}, last 30 {last:.4}");
+    // NT-Xent at temperature 1 can fall by at most about 2 nats from its start
+    // near ln(2B - 1), so the bar is an absolute drop.
+    assert!(last < first - 0.1, "{method}: loss did not fall: first 30 steps {first:.4}, last 30 {last:.4}");
 
     let report = evaluate_trainer(&trainer, job.evaluation.as_ref().unwrap(), &device).unwrap();
     println!("{method}: loss {first:.4} -> {last:.4}\n{}", report.to_table());
