@@ -50,7 +50,7 @@ impl LearningRateSchedule {
     /// Learning rate of the optimizer step with 0-based index `step`.
     ///
     /// Warm-up rises linearly from `peak / warmup_steps` at step 0 to `peak` at
-    /// step `warmup_steps - 1`; the cosine part falls from `peak` towards zero,
+    /// step `warmup_steps - 1`. The cosine part then falls from `peak` towards zero,
     /// reaching `peak * (1 - cos(pi / decay_steps)) / 2` at the last step.
     pub fn learning_rate(&self, step: u64) -> f64 {
         match self.kind {

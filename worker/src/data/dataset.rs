@@ -121,6 +121,7 @@ mod tests {
 
         let error = load_dataset(train.to_str().unwrap(), None, &HashMap::new(), Some("y"), Some(test.to_str().unwrap())).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("test.csv") && message.contains("`y`"), "{message}");
+        assert!(message.contains("test.csv"), "{message}");
+        assert!(message.contains("`y`"), "{message}");
     }
 }

@@ -55,7 +55,7 @@ pub struct EncodedRows {
 }
 
 impl EncodedRows {
-    /// An empty set of rows with the given widths, with room for `capacity` rows.
+    /// Creates an empty set of rows with the given widths, with room for `capacity` rows.
     pub fn with_capacity(num_numeric: usize, num_categorical: usize, capacity: usize) -> Self {
         EncodedRows {
             num_rows: 0,

@@ -302,7 +302,7 @@ pub enum ColumnProfile {
 }
 
 impl ColumnProfile {
-    /// The column's name.
+    /// Returns the column's name.
     pub fn name(&self) -> &str {
         match self {
             ColumnProfile::Numeric(stats) => &stats.name,
@@ -310,7 +310,7 @@ impl ColumnProfile {
         }
     }
 
-    /// The column's kind.
+    /// Returns the column's kind.
     pub fn kind(&self) -> ColumnKind {
         match self {
             ColumnProfile::Numeric(_) => ColumnKind::Numeric,
@@ -423,7 +423,8 @@ mod tests {
         assert_eq!(merged.columns[1], whole.columns[1]);
         let (ColumnPartial::Numeric(a), ColumnPartial::Numeric(b)) = (&merged.columns[0], &whole.columns[0]) else { panic!() };
         assert_eq!((a.count, a.missing, a.min, a.max), (b.count, b.missing, b.min, b.max));
-        assert!((a.sum - b.sum).abs() < 1e-9 && (a.sum_squares - b.sum_squares).abs() < 1e-3);
+        assert!((a.sum - b.sum).abs() < 1e-9);
+        assert!((a.sum_squares - b.sum_squares).abs() < 1e-3);
     }
 
     #[test]

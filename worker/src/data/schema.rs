@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::table::{RawTable, RawValues};
 use crate::error::{Result, WorkerError};
 
-/// How a feature column is encoded.
+/// Encoding of a feature column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnKind {
@@ -232,7 +232,9 @@ mod tests {
         let types = HashMap::from([("salary".to_owned(), "numeric".to_owned())]);
         let error = infer_schema(&table(), &types, None).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("`salary`") && message.contains("column_types") && message.contains("file:///t.csv"), "{message}");
+        assert!(message.contains("`salary`"), "{message}");
+        assert!(message.contains("column_types"), "{message}");
+        assert!(message.contains("file:///t.csv"), "{message}");
 
         let error = infer_schema(&table(), &HashMap::new(), Some("target")).unwrap_err();
         assert!(matches!(&error, WorkerError::UnknownColumn { column, .. } if column == "target"), "{error}");

@@ -50,7 +50,7 @@ impl ContrastiveObjective {
 /// and the `[2N, P]` gradient, without autodiff.
 ///
 /// This is the part of a contrastive step that a distributed runtime runs on the
-/// all-gathered projections of the global batch; each rank then back-propagates
+/// all-gathered projections of the global batch. Each rank then back-propagates
 /// its own rows' slice of the gradient through its encoder.
 ///
 /// # Errors

@@ -17,7 +17,7 @@ pub trait Objective: Send {
     /// Creates a model with fresh weights on `device` (an autodiff device).
     fn init_model(&self, device: &Device) -> Self::Model;
 
-    /// The model's encoder.
+    /// Returns the model's encoder.
     fn encoder(model: &Self::Model) -> &TabularEncoder;
 
     /// Augments `batch` with randomness from `rng`, computes the loss and

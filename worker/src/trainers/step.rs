@@ -108,8 +108,8 @@ pub fn clip_global_norm(flat: &mut [f32], max_norm: f64) -> f64 {
     norm
 }
 
-/// The host RNG of one step's augmentation, seeded by (seed, epoch, step, rank)
-/// so every run and every resume draws the same corruption for the same step.
+/// Creates the host RNG of one step's augmentation, seeded by (seed, epoch,
+/// step, rank), so every run and every resume draws the same corruption.
 pub fn step_rng(seed: u64, epoch: u64, step: u64, rank: u64) -> ChaCha8Rng {
     let mixed = sample_key(sample_key(sample_key(seed, epoch), step), rank);
     ChaCha8Rng::seed_from_u64(mixed)
@@ -155,7 +155,8 @@ mod tests {
         let mut flat = vec![3.0f32, 4.0];
         let norm = clip_global_norm(&mut flat, 1.0);
         assert!((norm - 5.0).abs() < 1e-9);
-        assert!((flat[0] - 0.6).abs() < 1e-6 && (flat[1] - 0.8).abs() < 1e-6);
+        assert!((flat[0] - 0.6).abs() < 1e-6);
+        assert!((flat[1] - 0.8).abs() < 1e-6);
 
         let mut small = vec![0.3f32, 0.4];
         clip_global_norm(&mut small, 1.0);

@@ -22,7 +22,7 @@ use crate::trainers::config::TrainerConfig;
 use crate::trainers::objective::Objective;
 use crate::trainers::step::{clip_global_norm, flatten_gradients, step_rng, unflatten_gradients};
 
-/// Where a run stands; stored in checkpoints.
+/// Position of a run, stored in checkpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TrainerState {
     /// 0-based epoch of the next step.
@@ -42,7 +42,7 @@ pub struct StepGradients {
     pub gradients: Vec<f32>,
 }
 
-/// What one applied optimizer step did.
+/// Summary of one applied optimizer step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepReport {
     /// Epoch and 0-based global index of the step taken.
@@ -139,7 +139,7 @@ impl<O: Objective> Trainer<O> {
         self.steps_per_epoch() * self.config.epochs
     }
 
-    /// Whether every epoch has been trained.
+    /// Returns whether every epoch has been trained.
     pub fn is_finished(&self) -> bool {
         self.state.global_step >= self.total_steps()
     }
@@ -160,12 +160,12 @@ impl<O: Objective> Trainer<O> {
         &self.objective
     }
 
-    /// The model with its heads, on the autodiff device.
+    /// Returns the model with its heads, on the autodiff device.
     pub fn model(&self) -> &O::Model {
         self.model.as_ref().expect("the model is present between steps")
     }
 
-    /// A copy of the encoder without autodiff, for inference and export.
+    /// Returns a copy of the encoder without autodiff, for inference and export.
     pub fn encoder(&self) -> TabularEncoder {
         O::encoder(self.model()).valid()
     }
@@ -232,7 +232,7 @@ impl<O: Objective> Trainer<O> {
         Ok(report)
     }
 
-    /// One single-process step: compute, clip and apply.
+    /// Runs one single-process step: compute, clip and apply.
     ///
     /// # Errors
     ///
@@ -272,7 +272,7 @@ impl<O: Objective> Trainer<O> {
 
     /// Restores a trainer from [`Trainer::to_checkpoint`] bytes. `objective` and
     /// `rows` must be built from the checkpoint's configuration and profile (see
-    /// [`crate::checkpoint::read_header`]); the next step is then bit-identical to
+    /// [`crate::checkpoint::read_header`]). The next step is then bit-identical to
     /// the one the saved trainer would have taken on the same device type.
     ///
     /// # Errors
