@@ -1,7 +1,7 @@
 //! Generates the gRPC code from `ssl/v1/*.proto` with `protox`, so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["ssl/v1/spec.proto", "ssl/v1/jobs.proto"];
+    let protos = ["ssl/v1/spec.proto", "ssl/v1/jobs.proto", "ssl/v1/workers.proto"];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

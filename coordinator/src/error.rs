@@ -20,6 +20,22 @@ pub enum Error {
          use a new request id"
     )]
     RequestIdReused { request_id: String, job_id: String },
+    #[error("worker `{0}` not found; register the worker first")]
+    WorkerNotFound(String),
+    /// The worker's lease expired or a peer reported it unreachable; its id is retired.
+    #[error("worker `{0}` lost its lease or was dropped from its job; register again for a new worker id")]
+    WorkerLost(String),
+    #[error("worker name `{0}` belongs to a worker with a live lease; pick another name or wait for that lease to expire")]
+    WorkerNameTaken(String),
+    /// A worker reported on a generation that a newer one replaced; nothing changed.
+    #[error(
+        "generation {generation} of job `{job_id}` is no longer current (current: {current}); \
+         follow the assignment stream"
+    )]
+    StaleGeneration { job_id: String, generation: i64, current: i64 },
+    /// The worker is not a member of the generation it reported on, or lacks the rank the call needs.
+    #[error("worker `{worker_id}` {reason} in generation {generation} of job `{job_id}`")]
+    NotAssigned { worker_id: String, job_id: String, generation: i64, reason: &'static str },
     /// A stored row does not decode; the database was changed outside the coordinator.
     #[error("corrupt stored data: {0}")]
     CorruptRow(String),
@@ -42,7 +58,9 @@ impl From<Error> for Status {
     fn from(error: Error) -> Status {
         let code = match &error {
             Error::InvalidArgument(_) => Code::InvalidArgument,
-            Error::JobNotFound(_) => Code::NotFound,
+            Error::JobNotFound(_) | Error::WorkerNotFound(_) => Code::NotFound,
+            Error::WorkerLost(_) | Error::StaleGeneration { .. } | Error::NotAssigned { .. } => Code::FailedPrecondition,
+            Error::WorkerNameTaken(_) => Code::AlreadyExists,
             Error::InvalidTransition { .. } => Code::FailedPrecondition,
             Error::RequestIdReused { .. } => Code::AlreadyExists,
             Error::CorruptRow(_) | Error::Migration(_) => Code::Internal,

@@ -1,10 +1,12 @@
-//! Control plane of the SSL training service: the `JobService` gRPC API over a
-//! job store in PostgreSQL or SQLite.
+//! Control plane of the SSL training service: the `JobService` and
+//! `WorkerService` gRPC APIs and the gang scheduler, over a job store in
+//! PostgreSQL or SQLite.
 
 pub mod api;
 pub mod auth;
 mod error;
 pub mod jobs;
+pub mod scheduler;
 pub mod server;
 pub mod store;
 

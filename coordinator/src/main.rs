@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 use ssl_coordinator::auth::parse_token_file;
+use ssl_coordinator::scheduler::SchedulerConfig;
 use ssl_coordinator::server::{AuthConfig, ServerConfig, TlsConfig, serve};
 use tracing_subscriber::EnvFilter;
 
@@ -36,8 +37,17 @@ struct Args {
     #[arg(long = "tokens", env = "SSL_API_TOKENS", hide_env_values = true, value_delimiter = ',', hide = true)]
     tokens: Vec<String>,
 
+    /// File with the accepted worker join tokens, one per line (`#` starts a comment).
+    /// Without any join token, workers cannot register.
+    #[arg(long, env = "SSL_JOIN_TOKEN_FILE")]
+    join_token_file: Option<PathBuf>,
+
+    /// Accepted worker join tokens, comma-separated; added to those of --join-token-file.
+    #[arg(long = "join-tokens", env = "SSL_JOIN_TOKENS", hide_env_values = true, value_delimiter = ',', hide = true)]
+    join_tokens: Vec<String>,
+
     /// Serve without authentication. Anyone who can reach --listen can then submit
-    /// and cancel jobs.
+    /// and cancel jobs, and register workers unless join tokens are configured.
     #[arg(long)]
     insecure: bool,
 
@@ -83,15 +93,8 @@ async fn run(listen: SocketAddr, config: ServerConfig) -> anyhow::Result<()> {
 
 /// Builds the server configuration from the arguments, reading token and TLS files.
 fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
-    let mut tokens: Vec<String> = args.tokens.iter().map(|token| token.trim().to_owned()).filter(|token| !token.is_empty()).collect();
-    if let Some(path) = &args.token_file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --token-file {}", path.display()))?;
-        let from_file = parse_token_file(&text);
-        if from_file.is_empty() {
-            bail!("--token-file {} contains no token; add one token per line", path.display());
-        }
-        tokens.extend(from_file);
-    }
+    let tokens = read_tokens(&args.tokens, args.token_file.as_deref(), "--token-file")?;
+    let join_tokens = read_tokens(&args.join_tokens, args.join_token_file.as_deref(), "--join-token-file")?;
 
     let auth = match (tokens.is_empty(), args.insecure) {
         (false, true) => bail!("--insecure conflicts with the configured API tokens; drop one of them"),
@@ -106,6 +109,15 @@ fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
         ),
     };
 
+    let join_auth = match (join_tokens.is_empty(), args.insecure) {
+        (false, _) => AuthConfig::Tokens(join_tokens),
+        (true, true) => AuthConfig::Insecure,
+        (true, false) => {
+            tracing::warn!("no join token configured; workers cannot register until one is set with --join-token-file");
+            AuthConfig::Tokens(Vec::new())
+        }
+    };
+
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsConfig {
             cert_pem: std::fs::read(cert).with_context(|| format!("cannot read --tls-cert {}", cert.display()))?,
@@ -118,7 +130,21 @@ fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", args.data_dir.join("coordinator.db").display()),
     };
-    Ok(ServerConfig { database_url, auth, tls })
+    Ok(ServerConfig { database_url, auth, join_auth, scheduler: SchedulerConfig::default(), tls })
+}
+
+/// Collects the tokens given inline and those of `file`, named `flag` in errors.
+fn read_tokens(inline: &[String], file: Option<&std::path::Path>, flag: &str) -> anyhow::Result<Vec<String>> {
+    let mut tokens: Vec<String> = inline.iter().map(|token| token.trim().to_owned()).filter(|token| !token.is_empty()).collect();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))?;
+        let from_file = parse_token_file(&text);
+        if from_file.is_empty() {
+            bail!("{flag} {} contains no token; add one token per line", path.display());
+        }
+        tokens.extend(from_file);
+    }
+    Ok(tokens)
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use ssl_proto::v1::job_service_server::JobServiceServer;
+use ssl_proto::v1::worker_service_server::WorkerServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
@@ -11,8 +12,9 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::Error;
-use crate::api::JobApi;
+use crate::api::{JobApi, WorkerApi};
 use crate::auth::BearerAuth;
+use crate::scheduler::{self, SchedulerConfig};
 use crate::store::JobStore;
 
 /// Largest request message accepted, in bytes. A job spec is a few kilobytes.
@@ -20,17 +22,24 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 /// Name under which the health service reports the job API.
 const JOB_SERVICE_NAME: &str = "ssl.v1.JobService";
+/// Name under which the health service reports the worker API.
+const WORKER_SERVICE_NAME: &str = "ssl.v1.WorkerService";
 
 /// Settings of [`serve`].
 pub struct ServerConfig {
     /// `postgres://…` or `sqlite://PATH`.
     pub database_url: String,
     pub auth: AuthConfig,
+    /// Access policy of `WorkerService`, whose tokens are join tokens, separate
+    /// from the API tokens. `Tokens` with no token rejects every worker.
+    pub join_auth: AuthConfig,
+    /// Lease and scheduler timing.
+    pub scheduler: SchedulerConfig,
     /// Serve TLS instead of plain HTTP/2 when set.
     pub tls: Option<TlsConfig>,
 }
 
-/// Access policy of the job API. The health service stays open for probes.
+/// Access policy of an API. The health service stays open for probes.
 pub enum AuthConfig {
     /// Calls must carry `authorization: Bearer TOKEN` with one of these tokens.
     Tokens(Vec<String>),
@@ -44,16 +53,19 @@ pub struct TlsConfig {
     pub key_pem: Vec<u8>,
 }
 
-/// Runs migrations, then serves `JobService` and `grpc.health.v1.Health` on
-/// `listener` until `shutdown` resolves.
+/// Runs migrations, starts the scheduler, then serves `JobService`,
+/// `WorkerService` and `grpc.health.v1.Health` on `listener` until `shutdown`
+/// resolves.
 ///
-/// On shutdown, open watch streams end with `UNAVAILABLE`, in-flight calls finish
-/// and the store's connections close.
+/// On shutdown, open watch and assignment streams end with `UNAVAILABLE`,
+/// in-flight calls finish, the scheduler gives up its leader lease and the
+/// store's connections close.
 ///
 /// # Errors
 ///
-/// [`Error::Database`] or [`Error::Migration`] when the store cannot be opened,
-/// [`Error::Transport`] for an invalid TLS identity or a failed listener.
+/// [`Error::InvalidArgument`] for invalid scheduler timing, [`Error::Database`]
+/// or [`Error::Migration`] when the store cannot be opened, [`Error::Transport`]
+/// for an invalid TLS identity or a failed listener.
 pub async fn serve(
     listener: TcpListener,
     config: ServerConfig,
@@ -61,18 +73,19 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_service_status(JOB_SERVICE_NAME, ServingStatus::NotServing).await;
+    health_reporter.set_service_status(WORKER_SERVICE_NAME, ServingStatus::NotServing).await;
     health_reporter.set_service_status("", ServingStatus::NotServing).await;
 
+    config.scheduler.validate()?;
     let store = JobStore::connect(&config.database_url).await?;
 
     let (shutdown_sender, shutdown_receiver) = watch::channel(false);
-    let auth = match &config.auth {
-        AuthConfig::Tokens(tokens) => BearerAuth::tokens(tokens),
-        AuthConfig::Insecure => BearerAuth::disabled(),
-    };
     let job_service = JobServiceServer::new(JobApi::new(store.clone(), shutdown_receiver.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
-    let job_service = InterceptedService::new(job_service, auth);
+    let job_service = InterceptedService::new(job_service, bearer_auth(&config.auth));
+    let worker_api = WorkerApi::new(store.clone(), config.scheduler.clone(), shutdown_receiver.clone());
+    let worker_service = WorkerServiceServer::new(worker_api).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let worker_service = InterceptedService::new(worker_service, bearer_auth(&config.join_auth));
 
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
@@ -80,7 +93,9 @@ pub async fn serve(
         builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
     }
 
+    let scheduler_task = scheduler::spawn(store.clone(), config.scheduler.clone(), shutdown_receiver.clone());
     health_reporter.set_service_status(JOB_SERVICE_NAME, ServingStatus::Serving).await;
+    health_reporter.set_service_status(WORKER_SERVICE_NAME, ServingStatus::Serving).await;
     health_reporter.set_service_status("", ServingStatus::Serving).await;
     let address = listener.local_addr().ok();
     tracing::info!(address = ?address, tls = config.tls.is_some(), "coordinator serving");
@@ -90,18 +105,36 @@ pub async fn serve(
         shutdown.await;
         tracing::info!("shutting down");
         health_reporter.set_service_status(JOB_SERVICE_NAME, ServingStatus::NotServing).await;
+        health_reporter.set_service_status(WORKER_SERVICE_NAME, ServingStatus::NotServing).await;
         let _ = shutdown_sender.send(true);
     });
 
     let result = builder
         .add_service(health_service)
         .add_service(job_service)
+        .add_service(worker_service)
         // Without TCP_NODELAY, small responses wait for delayed ACKs (about 40 ms each).
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
             let _ = server_shutdown.wait_for(|stopping| *stopping).await;
         })
         .await;
+    if result.is_err() {
+        // The shutdown signal may never come; stop the scheduler here instead.
+        scheduler_task.abort();
+    }
+    if let Err(error) = scheduler_task.await
+        && error.is_panic()
+    {
+        tracing::error!(error = %error, "scheduler task panicked");
+    }
     store.close().await;
     tracing::info!("coordinator stopped");
     Ok(result?)
+}
+
+fn bearer_auth(config: &AuthConfig) -> BearerAuth {
+    match config {
+        AuthConfig::Tokens(tokens) => BearerAuth::tokens(tokens),
+        AuthConfig::Insecure => BearerAuth::disabled(),
+    }
 }

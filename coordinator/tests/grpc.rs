@@ -317,6 +317,8 @@ async fn tls_serves_trusted_clients() {
     let server = TestServer::start_with(ServerConfig {
         database_url: database.url.clone(),
         auth: AuthConfig::Tokens(vec![TOKEN.to_owned()]),
+        join_auth: AuthConfig::Tokens(vec![common::JOIN_TOKEN.to_owned()]),
+        scheduler: Default::default(),
         tls: Some(TlsConfig { cert_pem: cert_pem.clone().into_bytes(), key_pem: key_pem.into_bytes() }),
     })
     .await;

@@ -5,7 +5,9 @@ mod common;
 
 use common::{TestDatabase, timed};
 use ssl_coordinator::Error;
-use ssl_coordinator::store::{EventKind, JobFilter, JobStore, NewJob, Progress};
+use std::time::Duration;
+
+use ssl_coordinator::store::{EventKind, GenerationPlan, JobFilter, JobStore, NewJob, NewWorker, Progress};
 use ssl_proto::JobState;
 
 /// Generates one `#[tokio::test]` per database for an `async fn(JobStore, String)`
@@ -53,6 +55,11 @@ store_tests!(
     concurrent_cancels_one_transition,
     concurrent_duplicate_submissions_one_job,
     migrations_rerun_cleanly,
+    worker_name_unique_while_live,
+    expired_lease_not_renewed,
+    leader_lease_one_holder,
+    generation_opens_once_per_plan,
+    cancel_releases_workers,
 );
 
 fn new_job(request_id: &str, name: &str) -> NewJob {
@@ -302,4 +309,109 @@ async fn migrations_rerun_cleanly(store: JobStore, url: String) {
     let reopened = JobStore::connect(&url).await.unwrap();
     assert_eq!(reopened.get(&id).await.unwrap().id, id);
     reopened.close().await;
+}
+
+fn new_worker(name: &str) -> NewWorker {
+    NewWorker {
+        name: name.to_owned(),
+        data_address: format!("{name}.test:7070"),
+        capabilities_json: r#"{"backend":"cpu","devices":1,"memory_bytes":0}"#.to_owned(),
+    }
+}
+
+const LONG_LEASE: Duration = Duration::from_secs(60);
+
+async fn worker_name_unique_while_live(store: JobStore, _url: String) {
+    let first = store.register_worker(new_worker("w-1"), LONG_LEASE).await.unwrap();
+    assert_eq!(first.state_name, "IDLE");
+    let error = store.register_worker(new_worker("w-1"), LONG_LEASE).await.unwrap_err();
+    assert!(matches!(&error, Error::WorkerNameTaken(name) if name == "w-1"), "{error:?}");
+
+    // A registration whose lease has already run out gives its name up.
+    let short = store.register_worker(new_worker("w-2"), Duration::ZERO).await.unwrap();
+    let replacement = store.register_worker(new_worker("w-2"), LONG_LEASE).await.unwrap();
+    assert_ne!(replacement.id, short.id);
+    assert_eq!(store.worker(&short.id).await.unwrap().state_name, "LOST");
+}
+
+async fn expired_lease_not_renewed(store: JobStore, _url: String) {
+    let worker = store.register_worker(new_worker("w-expire"), Duration::ZERO).await.unwrap();
+    let error = store.renew_lease(&worker.id, LONG_LEASE).await.unwrap_err();
+    assert!(matches!(error, Error::WorkerLost(_)), "{error:?}");
+    let expired = store.expire_leases().await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].id, worker.id);
+    assert!(store.expire_leases().await.unwrap().is_empty(), "a lost worker expires once");
+
+    let live = store.register_worker(new_worker("w-live"), LONG_LEASE).await.unwrap();
+    store.renew_lease(&live.id, LONG_LEASE).await.unwrap();
+    let unknown = store.renew_lease("6a1f0a52-0000-4000-8000-000000000000", LONG_LEASE).await.unwrap_err();
+    assert!(matches!(unknown, Error::WorkerNotFound(_)), "{unknown:?}");
+}
+
+async fn leader_lease_one_holder(store: JobStore, _url: String) {
+    assert!(store.try_acquire_lease("scheduler", "a", LONG_LEASE).await.unwrap());
+    assert!(!store.try_acquire_lease("scheduler", "b", LONG_LEASE).await.unwrap());
+    assert!(store.try_acquire_lease("scheduler", "a", LONG_LEASE).await.unwrap(), "the holder renews");
+    store.release_lease("scheduler", "a").await.unwrap();
+    assert!(store.try_acquire_lease("scheduler", "b", LONG_LEASE).await.unwrap());
+    assert!(!store.try_acquire_lease("scheduler", "a", LONG_LEASE).await.unwrap());
+}
+
+async fn admitted_job(store: &JobStore, request_id: &str, workers: &[&str]) -> (String, Vec<String>) {
+    let job = store.submit(new_job(request_id, request_id)).await.unwrap().job.id;
+    let mut ids = Vec::new();
+    for name in workers {
+        ids.push(store.register_worker(new_worker(name), LONG_LEASE).await.unwrap().id);
+    }
+    let plan = GenerationPlan {
+        job_id: job.clone(),
+        expected_generation: 0,
+        expected_state: JobState::Queued,
+        transitions: vec![JobState::Scheduled],
+        message: "admitted".to_owned(),
+        workers: ids.clone(),
+    };
+    assert_eq!(store.open_generation(&plan).await.unwrap(), Some(1));
+    // The same change planned again, as a second scheduler would, writes nothing.
+    assert_eq!(store.open_generation(&plan).await.unwrap(), None);
+    (job, ids)
+}
+
+async fn generation_opens_once_per_plan(store: JobStore, _url: String) {
+    let (job, workers) = admitted_job(&store, "req-gen", &["w-gen-0", "w-gen-1"]).await;
+    let record = store.get(&job).await.unwrap();
+    assert_eq!(record.generation, 1);
+    assert_eq!(record.state().unwrap(), JobState::Scheduled);
+    let members = store.members(&job, 1).await.unwrap();
+    assert_eq!(members.iter().map(|member| member.worker_id.clone()).collect::<Vec<_>>(), workers);
+    assert_eq!(members.iter().map(|member| member.rank).collect::<Vec<_>>(), [0, 1]);
+
+    // A busy worker cannot join another job.
+    let other = store.submit(new_job("req-gen-other", "other")).await.unwrap().job.id;
+    let steal = GenerationPlan {
+        job_id: other.clone(),
+        expected_generation: 0,
+        expected_state: JobState::Queued,
+        transitions: vec![JobState::Scheduled],
+        message: "admitted".to_owned(),
+        workers: vec![workers[0].clone()],
+    };
+    assert_eq!(store.open_generation(&steal).await.unwrap(), None);
+    let untouched = store.get(&other).await.unwrap();
+    assert_eq!((untouched.generation, untouched.state().unwrap()), (0, JobState::Queued));
+    assert_eq!(store.events_after(&other, 0).await.unwrap().len(), 1, "a rejected plan appends no event");
+}
+
+async fn cancel_releases_workers(store: JobStore, _url: String) {
+    let (job, workers) = admitted_job(&store, "req-release", &["w-rel-0", "w-rel-1"]).await;
+    for worker in &workers {
+        assert_eq!(store.worker(worker).await.unwrap().job_id.as_deref(), Some(job.as_str()));
+    }
+    store.transition(&job, JobState::Cancelled, "cancel", "").await.unwrap();
+    for worker in &workers {
+        let record = store.worker(worker).await.unwrap();
+        assert_eq!(record.state_name, "IDLE");
+        assert_eq!(record.job_id, None);
+    }
 }

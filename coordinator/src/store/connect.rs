@@ -55,7 +55,13 @@ impl JobStore {
         tracing::info!(dialect = ?dialect, "job store ready");
 
         let (appended, _) = broadcast::channel(1024);
-        Ok(JobStore { pool, dialect, appended })
+        Ok(JobStore {
+            pool,
+            dialect,
+            appended,
+            assignments_version: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            scheduling_wanted: std::sync::Arc::default(),
+        })
     }
 }
 

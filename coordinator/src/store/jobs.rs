@@ -8,14 +8,14 @@ use ssl_proto::JobState;
 use uuid::Uuid;
 
 use super::records::{EventKind, JobRecord, Progress};
-use super::{JobStore, now_micros};
+use super::{JobStore, Transaction, now_micros};
 use crate::Error;
 use crate::jobs::state::allowed_sources;
 
 // NOTE: queries here are assembled with `format!`, but only from constant column
 // lists and generated `$N` placeholders; every value goes through `bind`.
-const JOB_COLUMNS: &str = "id, request_id, name, spec_json, state, priority, message, progress_json, \
-     last_sequence, created_at_us, updated_at_us, started_at_us, finished_at_us";
+pub(super) const JOB_COLUMNS: &str = "id, request_id, name, spec_json, state, priority, message, progress_json, \
+     last_sequence, created_at_us, updated_at_us, started_at_us, finished_at_us, generation, result_json";
 
 /// A validated job to store.
 #[derive(Debug, Clone)]
@@ -94,6 +94,7 @@ impl JobStore {
         transaction.commit().await?;
 
         self.notify_appended(&id);
+        self.request_scheduling();
         tracing::info!(job_id = %id, name = %new_job.name, "job queued");
         Ok(Submission { job, created: true })
     }
@@ -176,7 +177,9 @@ impl JobStore {
 
     /// Moves a job to `to` and appends the state-change event, in one transaction.
     ///
-    /// `operation` names the request in the error, such as `cancel`.
+    /// `operation` names the request in the error, such as `cancel`. A move to
+    /// `QUEUED` or to a terminal state also releases the job's workers, which become
+    /// idle and get a release on their assignment stream.
     ///
     /// # Errors
     ///
@@ -184,48 +187,26 @@ impl JobStore {
     /// does not allow the move; nothing is written then.
     #[tracing::instrument(name = "store.transition", skip(self, message), fields(to = to.short_name()))]
     pub async fn transition(&self, job_id: &str, to: JobState, operation: &'static str, message: &str) -> Result<JobRecord, Error> {
-        let sources = allowed_sources(to);
-        let now = now_micros();
         let mut transaction = self.pool.begin().await?;
-
-        // The conditional update takes the row lock, so two coordinators racing on
-        // the same job serialize here and only one of them finds a matching state.
-        let source_placeholders: Vec<String> = (0..sources.len()).map(|index| format!("${}", index + 5)).collect();
-        let sql = format!(
-            "UPDATE jobs SET state = $1, message = $2, updated_at_us = $3, last_sequence = last_sequence + 1, \
-                 started_at_us = CASE WHEN $1 = 'RUNNING' AND started_at_us IS NULL THEN $3 ELSE started_at_us END, \
-                 finished_at_us = CASE WHEN $1 IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN $3 ELSE finished_at_us END \
-             WHERE id = $4 AND state IN ({}) \
-             RETURNING last_sequence",
-            source_placeholders.join(", ")
-        );
-        let mut update = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(to.short_name()).bind(message).bind(now).bind(job_id);
-        for source in sources {
-            update = update.bind(source.short_name());
-        }
-        let Some(sequence) = update.fetch_optional(&mut *transaction).await? else {
+        let Some(from) = transition_in(&mut transaction, job_id, to, message, now_micros()).await? else {
             transaction.rollback().await?;
             let current = self.get(job_id).await?.state()?;
-            return Err(Error::invalid_transition(job_id, current, operation, sources));
+            return Err(Error::invalid_transition(job_id, current, operation, allowed_sources(to)));
         };
-
-        // The previous state is the one the event records; the update only matched
-        // one of `sources`, and the row lock keeps it from changing meanwhile.
-        let from = sqlx::query_scalar::<_, String>(
-            "SELECT to_state FROM job_events WHERE job_id = $1 AND kind = 'state_change' \
-             ORDER BY sequence DESC LIMIT 1",
-        )
-        .bind(job_id)
-        .fetch_one(&mut *transaction)
-        .await?;
-        let from = crate::jobs::state::parse_stored(&from);
-        let change = EventKind::StateChange { from, to, message: message.to_owned() };
-        insert_event(&mut transaction, job_id, sequence, now, &change).await?;
         transaction.commit().await?;
 
-        self.notify_appended(job_id);
+        self.after_transition(job_id, to);
         tracing::info!(job_id, from = from.map(JobState::short_name), "job state changed");
         self.get(job_id).await
+    }
+
+    /// Wakes whoever waits on a committed state change of `job_id`.
+    pub(super) fn after_transition(&self, job_id: &str, to: JobState) {
+        self.notify_appended(job_id);
+        if releases_workers(to) {
+            self.notify_assignments_changed();
+            self.request_scheduling();
+        }
     }
 
     /// Stores a progress report as the job's latest progress and appends it to the history.
@@ -258,8 +239,73 @@ impl JobStore {
     }
 }
 
+/// Whether a job that moves to `state` gives its workers back.
+fn releases_workers(state: JobState) -> bool {
+    state == JobState::Queued || state.is_terminal()
+}
+
+/// Moves a job to `to` inside `transaction` and appends the event; releases the
+/// job's workers when `to` is `QUEUED` or terminal.
+///
+/// Returns `None`, having written nothing, when the job is missing or its state
+/// does not allow the move, and otherwise the state it left (`None` inside for a
+/// job without a state-change event, which cannot happen after a submission).
+pub(super) async fn transition_in(
+    transaction: &mut Transaction<'_>,
+    job_id: &str,
+    to: JobState,
+    message: &str,
+    now: i64,
+) -> Result<Option<Option<JobState>>, Error> {
+    let sources = allowed_sources(to);
+    // The conditional update takes the row lock, so two coordinators racing on
+    // the same job serialize here and only one of them finds a matching state.
+    let source_placeholders: Vec<String> = (0..sources.len()).map(|index| format!("${}", index + 5)).collect();
+    let sql = format!(
+        "UPDATE jobs SET state = $1, message = $2, updated_at_us = $3, last_sequence = last_sequence + 1, \
+             started_at_us = CASE WHEN $1 = 'RUNNING' AND started_at_us IS NULL THEN $3 ELSE started_at_us END, \
+             finished_at_us = CASE WHEN $1 IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN $3 ELSE finished_at_us END \
+         WHERE id = $4 AND state IN ({}) \
+         RETURNING last_sequence",
+        source_placeholders.join(", ")
+    );
+    let mut update = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(to.short_name()).bind(message).bind(now).bind(job_id);
+    for source in sources {
+        update = update.bind(source.short_name());
+    }
+    let Some(sequence) = update.fetch_optional(&mut **transaction).await? else {
+        return Ok(None);
+    };
+
+    // The previous state is the one the event records; the update only matched
+    // one of `sources`, and the row lock keeps it from changing meanwhile.
+    let from = sqlx::query_scalar::<_, String>(
+        "SELECT to_state FROM job_events WHERE job_id = $1 AND kind = 'state_change' \
+         ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(job_id)
+    .fetch_one(&mut **transaction)
+    .await?;
+    let from = crate::jobs::state::parse_stored(&from);
+    let change = EventKind::StateChange { from, to, message: message.to_owned() };
+    insert_event(transaction, job_id, sequence, now, &change).await?;
+
+    if releases_workers(to) {
+        sqlx::query(
+            "UPDATE workers SET state = CASE WHEN state = 'BUSY' THEN 'IDLE' ELSE state END, \
+                 job_id = NULL, updated_at_us = $2 \
+             WHERE job_id = $1",
+        )
+        .bind(job_id)
+        .bind(now)
+        .execute(&mut **transaction)
+        .await?;
+    }
+    Ok(Some(from))
+}
+
 async fn insert_event(
-    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    transaction: &mut Transaction<'_>,
     job_id: &str,
     sequence: i64,
     created_at_us: i64,

@@ -1,21 +1,34 @@
-//! The job store: jobs, their event history and checkpoints, in PostgreSQL or SQLite.
+//! The job store: jobs, their event history, checkpoints, workers and their
+//! assignments, in PostgreSQL or SQLite.
 //!
 //! Both databases go through sqlx's `Any` driver with queries written once in the
 //! SQL both dialects accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`). Only the
 //! migrations differ, one folder per dialect under `migrations/`.
 
+mod assignments;
 mod checkpoints;
 mod connect;
 mod events;
+mod generations;
 mod jobs;
+mod leader;
 mod records;
+mod workers;
 
 pub use connect::Dialect;
 pub use jobs::{JobFilter, JobPage, NewJob, Submission};
+pub use assignments::{AssignmentView, CurrentAssignment, Member};
+pub use generations::{GenerationPlan, RequeuePlan};
 pub use records::{CheckpointRecord, EventKind, EventRecord, JobRecord, Progress};
+pub use workers::{NewWorker, WorkerRecord, WorkerState};
+
+use std::sync::Arc;
 
 use sqlx::AnyPool;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, watch};
+
+/// A transaction on the store's pool.
+pub(crate) type Transaction<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// Handle to the job store; cheap to clone.
 #[derive(Clone)]
@@ -25,6 +38,11 @@ pub struct JobStore {
     /// Ids of jobs that got a new event from this process, so watchers wake at once.
     /// Watchers also poll, which picks up events written by other coordinators.
     appended: broadcast::Sender<String>,
+    /// Counts changes of worker assignments made through this process, so
+    /// assignment streams wake at once. They also poll, for other coordinators.
+    assignments_version: Arc<watch::Sender<u64>>,
+    /// Wakes this process's scheduler early, such as after a submission.
+    scheduling_wanted: Arc<Notify>,
 }
 
 impl JobStore {
@@ -44,6 +62,25 @@ impl JobStore {
         self.pool.close().await;
     }
 
+    /// Receives a new value whenever this process changes a worker's assignment.
+    pub fn watch_assignments(&self) -> watch::Receiver<u64> {
+        self.assignments_version.subscribe()
+    }
+
+    /// Resolves when something happened that the scheduler should act on.
+    pub async fn scheduling_requested(&self) {
+        self.scheduling_wanted.notified().await;
+    }
+
+    /// Asks this process's scheduler to run soon.
+    pub fn request_scheduling(&self) {
+        self.scheduling_wanted.notify_one();
+    }
+
+    fn notify_assignments_changed(&self) {
+        self.assignments_version.send_modify(|version| *version += 1);
+    }
+
     fn notify_appended(&self, job_id: &str) {
         // No receivers is the normal case when nobody watches; nothing to do.
         let _ = self.appended.send(job_id.to_owned());
@@ -51,7 +88,7 @@ impl JobStore {
 }
 
 /// Current time in microseconds since the Unix epoch, the unit of every stored time.
-pub(crate) fn now_micros() -> i64 {
+pub fn now_micros() -> i64 {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -25,6 +25,10 @@ pub struct JobRecord {
     pub updated_at_us: i64,
     pub started_at_us: Option<i64>,
     pub finished_at_us: Option<i64>,
+    /// Current generation of the job's worker set; 0 before the first admission.
+    pub generation: i64,
+    /// Evaluation results as JSON, once the job succeeded.
+    pub result_json: Option<String>,
 }
 
 impl JobRecord {

@@ -1,10 +1,13 @@
 //! Test harness: fresh databases, an in-process coordinator and authenticated clients.
 #![allow(dead_code)]
 
+pub mod fake_worker;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use sqlx::Connection;
+use ssl_coordinator::scheduler::SchedulerConfig;
 use ssl_coordinator::server::{AuthConfig, ServerConfig, serve};
 use ssl_proto::v1::job_service_client::JobServiceClient;
 use ssl_proto::v1::{DatasetSpec, JobSpec, SubmitJobRequest};
@@ -68,6 +71,9 @@ impl Drop for TestDatabase {
 /// The token every test server accepts.
 pub const TOKEN: &str = "test-token-0123456789";
 
+/// The join token every test server accepts from workers.
+pub const JOIN_TOKEN: &str = "test-join-token-9876543210";
+
 /// A coordinator serving in this process on an ephemeral 127.0.0.1 port.
 pub struct TestServer {
     pub address: SocketAddr,
@@ -80,9 +86,17 @@ impl TestServer {
         Self::start_with(ServerConfig {
             database_url: database_url.to_owned(),
             auth: AuthConfig::Tokens(vec![TOKEN.to_owned()]),
+            join_auth: AuthConfig::Tokens(vec![JOIN_TOKEN.to_owned()]),
+            scheduler: Default::default(),
             tls: None,
         })
         .await
+    }
+
+    /// Starts a server with leases and scheduler passes short enough for tests:
+    /// a 1 s worker lease, 100 ms heartbeats and passes.
+    pub async fn start_fast(database_url: &str) -> Self {
+        Self::start_with(fast_config(database_url)).await
     }
 
     pub async fn start_with(config: ServerConfig) -> Self {
@@ -106,6 +120,22 @@ impl TestServer {
             .await
             .expect("server stops within 10 s")
             .expect("server task does not panic")
+    }
+}
+
+/// Settings of [`TestServer::start_fast`].
+pub fn fast_config(database_url: &str) -> ServerConfig {
+    ServerConfig {
+        database_url: database_url.to_owned(),
+        auth: AuthConfig::Tokens(vec![TOKEN.to_owned()]),
+        join_auth: AuthConfig::Tokens(vec![JOIN_TOKEN.to_owned()]),
+        scheduler: SchedulerConfig {
+            worker_lease: Duration::from_millis(1000),
+            heartbeat_interval: Duration::from_millis(100),
+            pass_interval: Duration::from_millis(100),
+            leader_lease: Duration::from_millis(1000),
+        },
+        tls: None,
     }
 }
 

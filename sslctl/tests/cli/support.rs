@@ -54,6 +54,8 @@ impl Coordinator {
         let config = ServerConfig {
             database_url: database_url.clone(),
             auth: AuthConfig::Tokens(vec![TOKEN.to_owned()]),
+            join_auth: AuthConfig::Tokens(Vec::new()),
+            scheduler: Default::default(),
             tls,
         };
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();

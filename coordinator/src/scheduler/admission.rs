@@ -1,0 +1,49 @@
+//! Gang admission: a queued job starts only when at least its minimum number of
+//! workers is idle, and takes up to its maximum.
+
+use std::collections::VecDeque;
+
+use ssl_proto::JobState;
+
+use super::task::worker_range;
+use crate::Error;
+use crate::store::{GenerationPlan, JobStore};
+
+/// Admits queued jobs, highest priority first and oldest first within a
+/// priority, and returns whether a queued job is left waiting.
+///
+/// NOTE: admission is strict: a job that does not fit blocks the jobs behind it,
+/// even smaller ones that would fit, so a large job is never starved by a stream
+/// of small ones. A job whose minimum exceeds the whole fleet waits until
+/// cancelled or until enough workers register.
+pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
+    let queued = store.jobs_by_priority(&[JobState::Queued]).await?;
+    if queued.is_empty() {
+        return Ok(false);
+    }
+    let mut idle: VecDeque<_> = store.idle_workers().await?.into();
+
+    for job in &queued {
+        let (min, max) = worker_range(job)?;
+        if idle.len() < min {
+            tracing::debug!(job_id = %job.id, idle = idle.len(), min, "not enough idle workers; the job waits");
+            return Ok(true);
+        }
+        let chosen: Vec<_> = idle.drain(..max.min(idle.len())).collect();
+        let plan = GenerationPlan {
+            job_id: job.id.clone(),
+            expected_generation: job.generation,
+            expected_state: JobState::Queued,
+            transitions: vec![JobState::Scheduled],
+            message: format!("admitted on {} workers", chosen.len()),
+            workers: chosen.iter().map(|worker| worker.id.clone()).collect(),
+        };
+        let Some(generation) = store.open_generation(&plan).await? else {
+            // A worker or the job changed since the read; start over next pass.
+            tracing::debug!(job_id = %job.id, "admission raced with another change; the next pass retries");
+            return Ok(true);
+        };
+        tracing::info!(job_id = %job.id, generation, world_size = chosen.len(), "job admitted");
+    }
+    Ok(false)
+}

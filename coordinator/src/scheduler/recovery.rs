@@ -1,0 +1,64 @@
+//! Jobs that lost workers: a new generation with the survivors, or back to
+//! the queue when fewer than the job's minimum remain.
+
+use ssl_proto::JobState;
+
+use super::task::{path_to_queued, worker_range};
+use crate::Error;
+use crate::store::{GenerationPlan, JobRecord, JobStore, Member, RequeuePlan};
+
+/// Checks every admitted job for members that are no longer live and replaces
+/// its generation.
+pub(super) async fn replace_lost_workers(store: &JobStore) -> Result<(), Error> {
+    let active = store.jobs_by_priority(&[JobState::Scheduled, JobState::Running, JobState::Recovering]).await?;
+    for job in active.iter().filter(|job| job.generation > 0) {
+        let members = store.members(&job.id, job.generation).await?;
+        let now = crate::store::now_micros();
+        let (survivors, lost): (Vec<&Member>, Vec<&Member>) = members.iter().partition(|member| member.is_live_in(&job.id, now));
+        if lost.is_empty() {
+            continue;
+        }
+        let lost_names = lost.iter().map(|member| format!("`{}`", member.worker_name)).collect::<Vec<_>>().join(", ");
+        let (min, _) = worker_range(job)?;
+        if survivors.len() >= min {
+            continue_without(store, job, &survivors, &lost_names).await?;
+        } else {
+            requeue(store, job, survivors.len(), min, &lost_names).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn continue_without(store: &JobStore, job: &JobRecord, survivors: &[&Member], lost_names: &str) -> Result<(), Error> {
+    let state = job.state()?;
+    let plan = GenerationPlan {
+        job_id: job.id.clone(),
+        expected_generation: job.generation,
+        expected_state: state,
+        transitions: if state == JobState::Running { vec![JobState::Recovering] } else { Vec::new() },
+        message: format!("lost worker {lost_names}; continuing on {} workers", survivors.len()),
+        workers: survivors.iter().map(|member| member.worker_id.clone()).collect(),
+    };
+    match store.open_generation(&plan).await? {
+        Some(generation) => {
+            tracing::info!(job_id = %job.id, generation, world_size = survivors.len(), "opened a generation without lost workers");
+        }
+        None => tracing::debug!(job_id = %job.id, "job changed during the pass; the next pass looks again"),
+    }
+    Ok(())
+}
+
+async fn requeue(store: &JobStore, job: &JobRecord, survivors: usize, min: usize, lost_names: &str) -> Result<(), Error> {
+    let state = job.state()?;
+    let plan = RequeuePlan {
+        job_id: job.id.clone(),
+        expected_generation: job.generation,
+        expected_state: state,
+        transitions: path_to_queued(state),
+        message: format!("lost worker {lost_names}; {survivors} left of the {min} the job needs, waiting for workers"),
+    };
+    if store.requeue(&plan).await? {
+        tracing::info!(job_id = %job.id, generation = job.generation, survivors, min, "job back in the queue");
+    }
+    Ok(())
+}

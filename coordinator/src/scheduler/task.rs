@@ -1,0 +1,94 @@
+//! The scheduler's loop: take the leader lease, run a pass, wait.
+
+use ssl_proto::JobState;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::SchedulerConfig;
+use super::{admission, growth, recovery};
+use crate::Error;
+use crate::store::JobStore;
+
+/// Name of the scheduler's row in `leader_leases`.
+pub const LEADER_LEASE_NAME: &str = "scheduler";
+
+/// Consecutive failed passes between two repeated warnings.
+const FAILURE_LOG_EVERY: u64 = 100;
+
+/// Starts the scheduler. It runs a pass every `config.pass_interval`, or sooner
+/// when the store asks for one, while this coordinator holds the leader lease.
+/// When `shutdown` turns true it gives up the lease and the task ends.
+pub fn spawn(store: JobStore, config: SchedulerConfig, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let holder = Uuid::new_v4().to_string();
+    tokio::spawn(async move {
+        let mut leading = false;
+        let mut failures: u64 = 0;
+        loop {
+            match lead_and_pass(&store, &config, &holder, &mut leading).await {
+                Ok(()) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    if failures % FAILURE_LOG_EVERY == 1 {
+                        tracing::warn!(error = %error, failures, "scheduler pass failed; retrying");
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(config.pass_interval) => {}
+                () = store.scheduling_requested() => {}
+                _ = shutdown.wait_for(|stopping| *stopping) => break,
+            }
+        }
+        if leading && let Err(error) = store.release_lease(LEADER_LEASE_NAME, &holder).await {
+            tracing::warn!(error = %error, "cannot release the scheduler lease; another coordinator takes over when it expires");
+        }
+    })
+}
+
+async fn lead_and_pass(store: &JobStore, config: &SchedulerConfig, holder: &str, leading: &mut bool) -> Result<(), Error> {
+    let acquired = store.try_acquire_lease(LEADER_LEASE_NAME, holder, config.leader_lease).await?;
+    if acquired != *leading {
+        tracing::info!(holder, leading = acquired, "scheduler leadership changed");
+        *leading = acquired;
+    }
+    if !acquired {
+        return Ok(());
+    }
+    run_pass(store).await
+}
+
+/// One pass: expire leases, repair jobs that lost workers, admit queued jobs,
+/// then grow running jobs with the idle workers left.
+#[tracing::instrument(name = "scheduler.pass", skip_all)]
+async fn run_pass(store: &JobStore) -> Result<(), Error> {
+    for worker in store.expire_leases().await? {
+        tracing::info!(worker_id = %worker.id, name = %worker.name, job_id = ?worker.job_id, "worker lease expired");
+    }
+    recovery::replace_lost_workers(store).await?;
+    let queued_waiting = admission::admit_queued(store).await?;
+    // Idle workers go to queued jobs first; a running job only grows when no
+    // queued job is waiting for them.
+    if !queued_waiting {
+        growth::grow_running(store).await?;
+    }
+    Ok(())
+}
+
+/// Fewest and most workers of a job, from its normalized spec.
+pub(super) fn worker_range(job: &crate::store::JobRecord) -> Result<(usize, usize), Error> {
+    let spec: ssl_proto::v1::JobSpec = serde_json::from_str(&job.spec_json)
+        .map_err(|error| Error::CorruptRow(format!("job `{}` has an unreadable spec: {error}", job.id)))?;
+    let range = spec.workers.unwrap_or_default();
+    let min = range.min.unwrap_or(1).max(1) as usize;
+    let max = range.max.map_or(min, |max| max.max(0) as usize).max(min);
+    Ok((min, max))
+}
+
+/// The states a job in `state` passes through to reach `QUEUED`.
+pub(super) fn path_to_queued(state: JobState) -> Vec<JobState> {
+    match state {
+        JobState::Running => vec![JobState::Recovering, JobState::Queued],
+        _ => vec![JobState::Queued],
+    }
+}
