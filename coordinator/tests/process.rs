@@ -6,6 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::fake_worker::{register_request, worker_client};
 use common::{TOKEN, TestDatabase, client, spec, submit_request, timed};
 use ssl_proto::JobState;
 use ssl_proto::v1::{CancelJobRequest, ListJobsRequest, WatchJobRequest};
@@ -26,6 +27,8 @@ fn coordinator(data_dir: &std::path::Path) -> Command {
         .arg(data_dir)
         .env_remove("SSL_API_TOKENS")
         .env_remove("SSL_TOKEN_FILE")
+        .env_remove("SSL_JOIN_TOKENS")
+        .env_remove("SSL_JOIN_TOKEN_FILE")
         .env_remove("SSL_DATABASE_URL")
         .env_remove("SSL_LISTEN")
         .env("RUST_LOG", "info")
@@ -105,6 +108,33 @@ async fn empty_token_file_rejected() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("contains no token; add one token per line"), "{stderr}");
+}
+
+#[tokio::test]
+async fn join_token_file_admits_workers() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let join_file = data_dir.path().join("join-tokens");
+    std::fs::write(&join_file, "# worker join tokens
+join-secret-42
+").unwrap();
+    let port = free_port();
+    let mut child = coordinator(data_dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--join-token-file")
+        .arg(&join_file)
+        .env("SSL_API_TOKENS", TOKEN)
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    timed(wait_until_serving(&endpoint, &mut child)).await;
+
+    let mut worker = timed(worker_client(&endpoint, Some("join-secret-42"))).await;
+    let registered = timed(worker.register_worker(register_request("w-process", "127.0.0.1:7070"))).await.unwrap();
+    assert!(!registered.into_inner().worker_id.is_empty());
+    // The API token is no join token.
+    let mut api_token_worker = timed(worker_client(&endpoint, Some(TOKEN))).await;
+    let error = timed(api_token_worker.register_worker(register_request("w-api", "127.0.0.1:7071"))).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unauthenticated);
 }
 
 #[tokio::test]

@@ -85,7 +85,9 @@ async fn heartbeat_renews_until_lease_lapses() {
         // Several leases long: heartbeats keep the worker.
         tokio::time::sleep(LEASE_LAPSE).await;
         let mut client = worker.client.clone();
-        client.heartbeat(HeartbeatRequest { worker_id: worker.id.clone(), progress: None }).await.unwrap();
+        let reply = client.heartbeat(HeartbeatRequest { worker_id: worker.id.clone(), progress: None }).await.unwrap().into_inner();
+        assert_eq!(reply.lease_duration_ms, 1000);
+        assert_eq!((reply.job_id.as_str(), reply.generation), ("", 0), "an idle worker has no job");
 
         worker.stop_heartbeats();
         tokio::time::sleep(LEASE_LAPSE).await;
@@ -324,6 +326,9 @@ async fn report_result_succeeds_with_checkpoints() {
             loss: 0.5,
         };
         let mut other_client = workers[other].client.clone();
+        let heartbeat = HeartbeatRequest { worker_id: workers[other].id.clone(), progress: None };
+        let reply = other_client.heartbeat(heartbeat).await.unwrap().into_inner();
+        assert_eq!((reply.job_id.as_str(), reply.generation), (job.as_str(), 1));
         let error = other_client.report_checkpoint(checkpoint(&workers[other])).await.unwrap_err();
         assert_eq!(error.code(), Code::FailedPrecondition);
         assert!(error.message().contains("is not rank 0"), "{}", error.message());
@@ -420,7 +425,9 @@ async fn peer_failure_drops_unreachable_rank() {
         client.report_failure(report(2)).await.unwrap();
 
         let mut dropped = workers.remove(unreachable);
-        assert_eq!(dropped.next_release().await.job_id, job);
+        let release = dropped.next_release().await;
+        assert_eq!(release.job_id, job);
+        assert!(release.reason.contains("reported it unreachable"), "{}", release.reason);
         assert_eq!(dropped.next_update().await.unwrap_err().code(), Code::FailedPrecondition);
         for worker in &mut workers {
             let assignment = worker.next_assignment().await;

@@ -79,7 +79,12 @@ async fn next_updates(
     if let Some((job_id, _)) = sent.as_ref()
         && current.as_ref().is_none_or(|(current_job, _)| current_job != job_id)
     {
-        updates.push(Ok(release(store, job_id).await?));
+        let release = if view == AssignmentView::Lost {
+            release_message(job_id, "this worker lost its lease or a peer reported it unreachable".to_owned())
+        } else {
+            release_for_job_state(store, job_id).await?
+        };
+        updates.push(Ok(release));
         *sent = None;
     }
 
@@ -97,12 +102,17 @@ async fn next_updates(
     Ok(updates)
 }
 
-async fn release(store: &JobStore, job_id: &str) -> Result<v1::AssignmentUpdate, Status> {
+/// Releases the worker from `job_id` with the job's state and message as the reason.
+async fn release_for_job_state(store: &JobStore, job_id: &str) -> Result<v1::AssignmentUpdate, Status> {
     let job = store.get(job_id).await?;
     let state = job.state()?.short_name();
     let reason = if job.message.is_empty() { format!("job is {state}") } else { format!("job is {state}: {}", job.message) };
+    Ok(release_message(job_id, reason))
+}
+
+fn release_message(job_id: &str, reason: String) -> v1::AssignmentUpdate {
     let release = v1::Release { job_id: job_id.to_owned(), reason };
-    Ok(v1::AssignmentUpdate { kind: Some(assignment_update::Kind::Release(release)) })
+    v1::AssignmentUpdate { kind: Some(assignment_update::Kind::Release(release)) }
 }
 
 fn assignment_message(assignment: CurrentAssignment) -> Result<v1::AssignmentUpdate, Status> {

@@ -132,11 +132,22 @@ impl WorkerService for WorkerApi {
     async fn heartbeat(&self, request: Request<v1::HeartbeatRequest>) -> Result<Response<v1::HeartbeatResponse>, Status> {
         let request = request.into_inner();
         let worker_id = parse_worker_id(&request.worker_id)?;
-        self.store.renew_lease(&worker_id, self.config.worker_lease).await?;
+        let worker = self.store.renew_lease(&worker_id, self.config.worker_lease).await?;
         if let Some(progress) = &request.progress {
             self.accept_progress(&worker_id, progress).await?;
         }
-        Ok(Response::new(v1::HeartbeatResponse { lease_duration_ms: self.config.worker_lease.as_millis() as i64 }))
+        let (job_id, generation) = match worker.job_id {
+            Some(job_id) if worker.state()? == WorkerState::Busy => {
+                let generation = self.store.get(&job_id).await?.generation;
+                (job_id, generation)
+            }
+            _ => (String::new(), 0),
+        };
+        Ok(Response::new(v1::HeartbeatResponse {
+            lease_duration_ms: self.config.worker_lease.as_millis() as i64,
+            job_id,
+            generation,
+        }))
     }
 
     #[tracing::instrument(name = "rpc.watch_assignments", skip_all)]
