@@ -512,3 +512,22 @@ async fn two_coordinators_never_double_assign() {
     })
     .await;
 }
+
+/// When the coordinator holding the scheduler lease stops, the other one schedules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_fails_over_on_shutdown() {
+    timed(async {
+        let database = TestDatabase::postgres().await;
+        let first = TestServer::start_fast(&database.url).await;
+        // Let the first coordinator take the lease before the second starts.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let second = TestServer::start_fast(&database.url).await;
+        first.stop().await.unwrap();
+
+        let mut worker = FakeWorker::start(&second.endpoint(), "w-failover").await;
+        let job = submit(&second, "req-failover", spec_with_workers("failover", 1, 1, 0)).await;
+        assert_eq!(worker.next_assignment().await.job_id, job);
+        second.stop().await.unwrap();
+    })
+    .await;
+}
