@@ -352,6 +352,10 @@ async fn report_result_succeeds_with_checkpoints() {
             assert!(worker.next_release().await.reason.starts_with("job is SUCCEEDED"));
         }
 
+        let fetched = common::client(&server.endpoint()).await.get_job(GetJobRequest { id: job.clone() }).await.unwrap().into_inner();
+        assert_eq!(fetched.result_json, results);
+        assert_eq!(fetched.generation, 1);
+
         let store = JobStore::connect(&database.url).await.unwrap();
         let record = store.get(&job).await.unwrap();
         assert_eq!(record.result_json.as_deref(), Some(results));

@@ -26,6 +26,11 @@ pub struct JobView<'a> {
     pub request_id: &'a str,
     pub message: &'a str,
     pub progress: Option<ProgressView>,
+    /// Current generation of the job's worker set; 0 before the first admission.
+    pub generation: i64,
+    /// Evaluation results once the job succeeded; `null` before, or when the
+    /// coordinator sent text that is not JSON.
+    pub result: Option<serde_json::Value>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
     pub started_at: Option<String>,
@@ -42,6 +47,8 @@ impl<'a> From<&'a Job> for JobView<'a> {
             request_id: &job.request_id,
             message: &job.message,
             progress: job.progress.as_ref().map(ProgressView::from),
+            generation: job.generation,
+            result: Some(job.result_json.as_str()).filter(|json| !json.is_empty()).and_then(|json| serde_json::from_str(json).ok()),
             created_at: job.created_at.as_ref().map(format_timestamp),
             updated_at: job.updated_at.as_ref().map(format_timestamp),
             started_at: job.started_at.as_ref().map(format_timestamp),
@@ -172,6 +179,7 @@ fn write_job_details(out: &mut impl Write, job: &Job) -> Result<(), Error> {
         ("State", job.state().short_name().to_owned()),
         ("Message", or_empty(&job.message)),
         ("Progress", job.progress.as_ref().map_or_else(|| EMPTY_CELL.to_owned(), format_progress)),
+        ("Generation", job.generation.to_string()),
         ("Request id", or_empty(&job.request_id)),
         ("Created", optional_time(job.created_at.as_ref())),
         ("Updated", optional_time(job.updated_at.as_ref())),
@@ -272,6 +280,7 @@ mod tests {
             finished_at: None,
             message: String::new(),
             progress: Some(JobProgress { epoch: 2, step: 120, total_steps: 1000, loss: 0.53214, samples_per_second: 2450.4 }),
+            ..Default::default()
         }
     }
 

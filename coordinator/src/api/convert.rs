@@ -23,6 +23,8 @@ pub(crate) fn job_to_proto(record: &JobRecord) -> Result<v1::Job, Error> {
         finished_at: record.finished_at_us.map(timestamp),
         message: record.message.clone(),
         progress: record.progress()?.map(progress_to_proto),
+        generation: record.generation,
+        result_json: record.result_json.clone().unwrap_or_default(),
     })
 }
 
