@@ -38,5 +38,28 @@ pub enum WorkerError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
+impl WorkerError {
+    /// Whether the error comes from the user's input (spec, data or URI) rather than
+    /// from the machine, so a command line can exit with the usage status 2.
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            WorkerError::NotFound { .. }
+            | WorkerError::InvalidUri { .. }
+            | WorkerError::EmptyFile { .. }
+            | WorkerError::RaggedRow { .. }
+            | WorkerError::InvalidUtf8 { .. }
+            | WorkerError::InvalidValue { .. }
+            | WorkerError::UnknownColumn { .. }
+            | WorkerError::AllMissing { .. }
+            | WorkerError::InvalidTable { .. }
+            | WorkerError::InvalidConfig(_) => true,
+            WorkerError::Read { .. }
+            | WorkerError::Tensor(_)
+            | WorkerError::Checkpoint(_)
+            | WorkerError::Write { .. } => false,
+        }
+    }
+}
+
 /// Result alias of the worker library.
 pub type Result<T, E = WorkerError> = std::result::Result<T, E>;

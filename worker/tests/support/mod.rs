@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
+#![allow(dead_code)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
