@@ -1,9 +1,17 @@
 //! Training-step throughput of both trainers on the CPU backend.
 //!
-//! Setup: batch 256, 100 numeric input columns (so 200 encoder inputs with the
-//! missing indicators), encoder hidden widths [256, 256] and embedding 256
-//! (three 256-wide linear layers), projection 128 for the contrastive trainer.
-//! Run with `cargo bench -p ssl-worker --bench train_step`.
+//! Setup: batch 256, 100 numeric input columns without missing cells (so 100
+//! encoder inputs, because only columns with missing cells get an indicator),
+//! encoder hidden widths [256, 256] and embedding 256 (three 256-wide linear
+//! layers). Contrastive variants:
+//! - `contrastive`: projection head one linear layer 256 -> 128;
+//! - `contr-mlp`: the head that specs build, 256 -> 256 (ReLU) -> 128;
+//! - `contr-split`: the linear head with the projection gradient computed on a
+//!   graph of its own, as a distributed step needs.
+//!
+//! Run with `cargo bench -p ssl-worker --bench train_step`. The rayon pool
+//! follows `RAYON_NUM_THREADS`. The process uses the `ssl-worker` binary's
+//! allocator settings ([`ssl_worker::allocator::retain_freed_memory`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,12 +19,14 @@ use std::time::Instant;
 use burn::tensor::Device;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use ssl_worker::data::{DatasetProfile, TypedTable, TypedValues, encode_table};
-use ssl_worker::trainers::{AnyTrainer, MethodConfig, OptimizerSettings, TrainerConfig};
+use ssl_worker::data::{DatasetProfile, EncodedRows, TypedTable, TypedValues, encode_sample, encode_table};
+use ssl_worker::trainers::any::encoder_config;
+use ssl_worker::trainers::{AnyTrainer, ContrastiveObjective, MethodConfig, OptimizerSettings, Trainer, TrainerConfig};
 
 const ROWS: usize = 8192;
 const COLUMNS: usize = 100;
 const BATCH: usize = 256;
+const PROJECTION: usize = 128;
 const WARMUP_STEPS: usize = 10;
 const TIMED_STEPS: usize = 60;
 
@@ -48,19 +58,36 @@ fn config(method: MethodConfig) -> TrainerConfig {
     }
 }
 
-fn measure(name: &str, method: MethodConfig) {
-    let table = table();
-    let profile = DatasetProfile::from_table(&table, 0, 16_384, 1024);
-    let rows = Arc::new(encode_table(&profile, &table).expect("synthetic table encodes"));
-    let mut trainer = AnyTrainer::new(config(method), profile, rows, &Device::flex()).expect("trainer builds");
+fn contrastive_method() -> MethodConfig {
+    MethodConfig::Contrastive { corruption_rate: 0.6, temperature: 1.0, projection_size: PROJECTION }
+}
 
+/// Builds a contrastive trainer whose projection head has `hidden_width`.
+fn contrastive_trainer(profile: DatasetProfile, rows: Arc<EncodedRows>, hidden_width: Option<usize>, split: bool) -> Trainer<ContrastiveObjective> {
+    let config = config(contrastive_method());
+    let device = Device::flex().autodiff();
+    let objective = ContrastiveObjective {
+        encoder_config: encoder_config(&config, &profile),
+        corruption_rate: 0.6,
+        temperature: 1.0,
+        projection_size: PROJECTION,
+        projection_hidden_width: hidden_width,
+        pool: encode_sample(&profile),
+        device: device.clone(),
+        split_projection_gradient: split,
+    };
+    Trainer::new(objective, config, profile, rows, device).expect("trainer builds")
+}
+
+/// Times `step` and prints the median and 90th percentile.
+fn measure(name: &str, mut step: impl FnMut()) {
     for _ in 0..WARMUP_STEPS {
-        trainer.step().expect("step runs");
+        step();
     }
     let mut milliseconds = Vec::with_capacity(TIMED_STEPS);
     for _ in 0..TIMED_STEPS {
         let started = Instant::now();
-        trainer.step().expect("step runs");
+        step();
         milliseconds.push(started.elapsed().as_secs_f64() * 1e3);
     }
     milliseconds.sort_by(f64::total_cmp);
@@ -73,6 +100,28 @@ fn measure(name: &str, method: MethodConfig) {
 }
 
 fn main() {
-    measure("contrastive", MethodConfig::Contrastive { corruption_rate: 0.6, temperature: 1.0, projection_size: 128 });
-    measure("masked", MethodConfig::Masked { mask_rate: 0.3, mask_loss_weight: 1.0, reconstruction_loss_weight: 2.0 });
+    // The same allocator settings as the `ssl-worker` binary.
+    ssl_worker::allocator::retain_freed_memory();
+    let table = table();
+    let profile = DatasetProfile::from_table(&table, 0, 16_384, 1024);
+    let rows = Arc::new(encode_table(&profile, &table).expect("synthetic table encodes"));
+
+    let mut linear = contrastive_trainer(profile.clone(), rows.clone(), None, false);
+    measure("contrastive", || {
+        linear.step().expect("step runs");
+    });
+    let mut mlp = AnyTrainer::new(config(contrastive_method()), profile.clone(), rows.clone(), &Device::flex()).expect("trainer builds");
+    measure("contr-mlp", || {
+        mlp.step().expect("step runs");
+    });
+    let mut split = contrastive_trainer(profile.clone(), rows.clone(), None, true);
+    measure("contr-split", || {
+        split.step().expect("step runs");
+    });
+
+    let masked = MethodConfig::Masked { mask_rate: 0.3, mask_loss_weight: 1.0, reconstruction_loss_weight: 2.0 };
+    let mut masked = AnyTrainer::new(config(masked), profile, rows, &Device::flex()).expect("trainer builds");
+    measure("masked", || {
+        masked.step().expect("step runs");
+    });
 }

@@ -1,6 +1,7 @@
 //! The SSL worker's learning core: tabular data, the encoder, the contrastive
 //! (SCARF) and masked (VIME-style) trainers, checkpoints and evaluation.
 
+pub mod allocator;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

@@ -13,18 +13,30 @@ const MASKED_LOGIT: f32 = -1.0e9;
 /// its other view and the remaining `2N - 2` rows are its negatives. Returns the
 /// mean over the `2N` rows of `-log softmax(cos / temperature)[positive]`, shape `[1]`.
 pub fn nt_xent(view_a: Tensor<2>, view_b: Tensor<2>, temperature: f64) -> Tensor<1> {
-    let [rows, _] = view_a.dims();
-    let device = view_a.device();
-    let projections = Tensor::cat(vec![view_a, view_b], 0);
+    nt_xent_stacked(Tensor::cat(vec![view_a, view_b], 0), temperature)
+}
+
+/// [`nt_xent`] on `[2N, D]` projections that hold view A's rows, then view B's,
+/// so a caller that already has both views in one tensor skips the split and
+/// the concatenation.
+///
+/// # Panics
+///
+/// When the number of rows is odd.
+pub fn nt_xent_stacked(projections: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let [total, _] = projections.dims();
+    assert!(total % 2 == 0, "NT-Xent needs two views of each row, got {total} rows");
+    let rows = total / 2;
+    let device = projections.device();
     let norms = projections.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
     let normalized = projections / norms;
 
     let logits = normalized.clone().matmul(normalized.transpose()).div_scalar(temperature);
-    let self_similarity = Tensor::<2, Bool>::diag_mask([2 * rows, 2 * rows], 0, &device).bool_not();
+    let self_similarity = Tensor::<2, Bool>::diag_mask([total, total], 0, &device).bool_not();
     let log_probabilities = log_softmax(logits.mask_fill(self_similarity, MASKED_LOGIT), 1);
 
-    let positives: Vec<i64> = (0..2 * rows as i64).map(|row| (row + rows as i64) % (2 * rows as i64)).collect();
-    let positives = Tensor::<1, Int>::from_data(positives.as_slice(), &device).reshape([2 * rows, 1]);
+    let positives: Vec<i64> = (0..total as i64).map(|row| (row + rows as i64) % total as i64).collect();
+    let positives = Tensor::<1, Int>::from_data(positives.as_slice(), &device).reshape([total, 1]);
     log_probabilities.gather(1, positives).mean().neg()
 }
 

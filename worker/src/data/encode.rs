@@ -11,8 +11,14 @@ use crate::error::{Result, WorkerError};
 /// Sizes of the encoder's inputs, derived from a profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureLayout {
-    /// Numeric columns; each gives one standardised value and one missing indicator.
+    /// Number of numeric columns. Each gives one standardised value.
     pub num_numeric: usize,
+    /// Indices (among the numeric columns, ascending) of the columns whose
+    /// profile missing rate is above 0. Only these get a missing-indicator input,
+    /// because an indicator of a column without missing cells is constantly 0.
+    /// A cell that is missing in a column not listed here still encodes as 0,
+    /// the column mean, but the encoder cannot tell it from a present mean value.
+    pub missing_indicator_columns: Vec<usize>,
     /// Vocabulary size of each categorical column, unknown slot included.
     pub vocabulary_sizes: Vec<usize>,
 }
@@ -22,6 +28,12 @@ impl FeatureLayout {
     pub fn from_profile(profile: &DatasetProfile) -> Self {
         FeatureLayout {
             num_numeric: profile.numeric_columns().count(),
+            missing_indicator_columns: profile
+                .numeric_columns()
+                .enumerate()
+                .filter(|(_, stats)| stats.missing_rate > 0.0)
+                .map(|(index, _)| index)
+                .collect(),
             vocabulary_sizes: profile.categorical_columns().map(|vocabulary| vocabulary.size()).collect(),
         }
     }
@@ -34,6 +46,12 @@ impl FeatureLayout {
     /// Feature columns: numeric plus categorical.
     pub fn num_features(&self) -> usize {
         self.num_numeric + self.num_categorical()
+    }
+
+    /// Width of the numeric part of the encoder input: one value per numeric
+    /// column plus one indicator per column in `missing_indicator_columns`.
+    pub fn numeric_input_width(&self) -> usize {
+        self.num_numeric + self.missing_indicator_columns.len()
     }
 }
 
@@ -225,6 +243,17 @@ mod tests {
         let (features, width) = rows.one_hot_features(&FeatureLayout::from_profile(&profile));
         assert_eq!(width, 2 + 3);
         assert_eq!(&features[width..2 * width], &[0.0, 1.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn indicators_only_for_missing_columns() {
+        let mut table = table();
+        table.features.insert(1, ("complete".to_owned(), TypedValues::Numeric(vec![Some(4.0), Some(5.0), Some(6.0)])));
+        let profile = DatasetProfile::from_table(&table, 0, 16, 16);
+        let layout = FeatureLayout::from_profile(&profile);
+        assert_eq!(layout.num_numeric, 2);
+        assert_eq!(layout.missing_indicator_columns, vec![0]);
+        assert_eq!(layout.numeric_input_width(), 3);
     }
 
     #[test]

@@ -24,10 +24,11 @@ pub struct EncoderConfig {
 }
 
 impl EncoderConfig {
-    /// Width of the first layer's input: values and indicators per numeric
-    /// column plus one embedding per categorical column.
+    /// Width of the first layer's input: the numeric values and missing
+    /// indicators (see [`FeatureLayout::numeric_input_width`]) plus one embedding
+    /// per categorical column.
     pub fn input_width(&self) -> usize {
-        2 * self.layout.num_numeric + self.layout.num_categorical() * self.categorical_embedding_size
+        self.layout.numeric_input_width() + self.layout.num_categorical() * self.categorical_embedding_size
     }
 
     /// Creates an encoder with freshly initialised weights on `device`.

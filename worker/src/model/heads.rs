@@ -8,27 +8,29 @@ use burn::tensor::{Device, Tensor};
 
 use crate::data::encode::FeatureLayout;
 
-/// SCARF projection head: `Linear -> ReLU -> Linear`, from the embedding to the
-/// space where NT-Xent compares views.
+/// SCARF projection head: `Linear -> ReLU -> Linear`, or one `Linear` without
+/// the hidden layer, from the embedding to the space where NT-Xent compares views.
 #[derive(Module, Debug)]
 pub struct ProjectionHead {
-    pub hidden: Linear,
+    pub hidden: Option<Linear>,
     pub output: Linear,
 }
 
 impl ProjectionHead {
-    /// Creates a head mapping `embedding_size` to `projection_size`, with a hidden
-    /// layer as wide as the embedding.
-    pub fn new(embedding_size: usize, projection_size: usize, device: &Device) -> Self {
-        ProjectionHead {
-            hidden: LinearConfig::new(embedding_size, embedding_size).init(device),
-            output: LinearConfig::new(embedding_size, projection_size).init(device),
-        }
+    /// Creates a head mapping `embedding_size` to `projection_size`, through a
+    /// hidden layer of `hidden_width` when it is `Some`.
+    pub fn new(embedding_size: usize, hidden_width: Option<usize>, projection_size: usize, device: &Device) -> Self {
+        let hidden = hidden_width.map(|width| LinearConfig::new(embedding_size, width).init(device));
+        let output_input = hidden_width.unwrap_or(embedding_size);
+        ProjectionHead { hidden, output: LinearConfig::new(output_input, projection_size).init(device) }
     }
 
     /// `[B, embedding_size]` to `[B, projection_size]`.
     pub fn forward(&self, embeddings: Tensor<2>) -> Tensor<2> {
-        self.output.forward(relu(self.hidden.forward(embeddings)))
+        match &self.hidden {
+            Some(hidden) => self.output.forward(relu(hidden.forward(embeddings))),
+            None => self.output.forward(embeddings),
+        }
     }
 }
 

@@ -54,8 +54,10 @@ fn objective(config: &TrainerConfig, profile: &DatasetProfile, device: &Device) 
             corruption_rate,
             temperature,
             projection_size,
+            projection_hidden_width: Some(config.embedding_size),
             pool,
             device: device.clone(),
+            split_projection_gradient: false,
         }),
         MethodConfig::Masked { mask_rate, mask_loss_weight, reconstruction_loss_weight } => AnyObjective::Masked(MaskedObjective {
             encoder_config,

@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::data::encode::{EncodedRows, FeatureLayout};
 use crate::error::{Result, WorkerError};
-use crate::losses::nt_xent;
+use crate::losses::nt_xent_stacked;
 use crate::model::{EncoderConfig, ProjectionHead, TabularEncoder, encoder_input};
 use crate::trainers::corruption::scarf_corrupt;
 use crate::trainers::objective::{Objective, scalar_value};
@@ -27,10 +27,20 @@ pub struct ContrastiveObjective {
     pub corruption_rate: f64,
     pub temperature: f64,
     pub projection_size: usize,
+    /// Width of the projection head's hidden layer; `None` makes the head one
+    /// linear layer. Trainers built from a spec use the embedding size.
+    pub projection_hidden_width: Option<usize>,
     /// Encoded marginal sample that replacement values come from.
     pub pool: EncodedRows,
     /// The autodiff device the model lives on.
     pub device: Device,
+    /// Computes the projection gradient on a graph of its own
+    /// ([`projection_loss_and_gradient`]) and back-propagates it through the
+    /// encoder with a second backward pass, as a distributed step that
+    /// all-gathers the projections must. When false, one backward pass runs
+    /// through NT-Xent and the encoder together, which saves the second graph.
+    /// Both give the same gradients up to float rounding.
+    pub split_projection_gradient: bool,
 }
 
 impl ContrastiveObjective {
@@ -57,10 +67,8 @@ impl ContrastiveObjective {
 ///
 /// [`WorkerError::Tensor`] when the loss cannot be read back.
 pub fn projection_loss_and_gradient(projections: Tensor<2>, temperature: f64) -> Result<(f64, Tensor<2>)> {
-    let [rows, _] = projections.dims();
     let leaf = projections.without_autodiff().autodiff().require_grad();
-    let half = rows / 2;
-    let loss = nt_xent(leaf.clone().narrow(0, 0, half), leaf.clone().narrow(0, half, half), temperature);
+    let loss = nt_xent_stacked(leaf.clone(), temperature);
     let gradients = loss.backward();
     let gradient = leaf
         .grad(&gradients)
@@ -74,7 +82,12 @@ impl Objective for ContrastiveObjective {
     fn init_model(&self, device: &Device) -> ContrastiveModel {
         ContrastiveModel {
             encoder: self.encoder_config.init(device),
-            projection: ProjectionHead::new(self.encoder_config.embedding_size, self.projection_size, device),
+            projection: ProjectionHead::new(
+                self.encoder_config.embedding_size,
+                self.projection_hidden_width,
+                self.projection_size,
+                device,
+            ),
         }
     }
 
@@ -92,12 +105,71 @@ impl Objective for ContrastiveObjective {
 
         // Both views go through the encoder as one batch of 2B rows.
         let projections = self.project(model, &views);
-        let (loss, gradient) = projection_loss_and_gradient(projections.clone(), self.temperature)?;
+        if !self.split_projection_gradient {
+            let loss = nt_xent_stacked(projections, self.temperature);
+            let gradients = GradientsParams::from_grads(loss.backward(), model);
+            return Ok((scalar_value(loss.without_autodiff())?, gradients));
+        }
 
+        let (loss, gradient) = projection_loss_and_gradient(projections.clone(), self.temperature)?;
         // d(sum(projections * g))/d(weights) is the chain rule through the encoder
         // with the upstream gradient g.
         let surrogate = (projections * gradient).sum();
         let gradients = GradientsParams::from_grads(surrogate.backward(), model);
         Ok((loss, gradients))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+    use rand::{RngExt, SeedableRng};
+
+    use super::*;
+    use crate::trainers::step::flatten_gradients;
+
+    fn rows(count: usize, rng: &mut ChaCha8Rng) -> EncodedRows {
+        let mut rows = EncodedRows::with_capacity(4, 1, count);
+        for _ in 0..count {
+            rows.numeric.extend((0..4).map(|_| rng.random::<f32>() - 0.5));
+            rows.missing.extend([0.0, 0.0, 0.0, 1.0]);
+            rows.categorical.push(rng.random_range(0..3));
+            rows.num_rows += 1;
+        }
+        rows
+    }
+
+    #[test]
+    fn split_and_single_graph_gradients_agree() {
+        let device = Device::flex().autodiff();
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let layout = FeatureLayout { num_numeric: 4, missing_indicator_columns: vec![3], vocabulary_sizes: vec![3] };
+        let mut objective = ContrastiveObjective {
+            encoder_config: EncoderConfig { layout, hidden_widths: vec![16], embedding_size: 8, categorical_embedding_size: 2 },
+            corruption_rate: 0.5,
+            temperature: 0.5,
+            projection_size: 4,
+            projection_hidden_width: Some(8),
+            pool: rows(32, &mut rng),
+            device: device.clone(),
+            split_projection_gradient: false,
+        };
+        let model = objective.init_model(&device);
+        let batch = rows(8, &mut rng);
+        let plain = device.clone().without_autodiff();
+
+        let (single_loss, single) = objective.loss_and_gradients(&model, &batch, &mut ChaCha8Rng::seed_from_u64(7)).unwrap();
+        let single = flatten_gradients(&model, single, &plain).unwrap();
+        objective.split_projection_gradient = true;
+        let (split_loss, split) = objective.loss_and_gradients(&model, &batch, &mut ChaCha8Rng::seed_from_u64(7)).unwrap();
+        let split = flatten_gradients(&model, split, &plain).unwrap();
+
+        assert!((single_loss - split_loss).abs() < 1e-6, "losses {single_loss} and {split_loss}");
+        assert_eq!(single.len(), split.len());
+        let largest = single.iter().map(|value| value.abs()).fold(0.0f32, f32::max);
+        assert!(largest > 0.0, "all gradients are zero");
+        for (index, (a, b)) in single.iter().zip(&split).enumerate() {
+            assert!((a - b).abs() <= 1e-5 * largest.max(1.0), "gradient {index}: {a} and {b}");
+        }
     }
 }

@@ -19,6 +19,40 @@ fn replace_cell(rows: &mut EncodedRows, row: usize, feature: usize, pool: &Encod
     }
 }
 
+/// One drawn replacement: cell (`row`, `feature`) of the batch takes the value of
+/// `feature` in row `pool_row` of the pool.
+#[derive(Debug, Clone, Copy, Default)]
+struct Replacement {
+    row: u32,
+    feature: u32,
+    pool_row: u32,
+}
+
+/// Applies `replacements`, which must name each cell of `rows` at most once, so
+/// the order of application does not change the result. They are applied in
+/// ascending pool-row order: reads in draw order jump across a pool of thousands
+/// of rows and miss the cache on almost every cell, while ascending reads stream
+/// through it.
+fn apply_replacements(rows: &mut EncodedRows, pool: &EncodedRows, replacements: &[Replacement]) {
+    // Counting sort by pool row.
+    let mut starts = vec![0usize; pool.num_rows + 1];
+    for replacement in replacements {
+        starts[replacement.pool_row as usize + 1] += 1;
+    }
+    for index in 1..starts.len() {
+        starts[index] += starts[index - 1];
+    }
+    let mut sorted = vec![Replacement::default(); replacements.len()];
+    for replacement in replacements {
+        let slot = &mut starts[replacement.pool_row as usize];
+        sorted[*slot] = *replacement;
+        *slot += 1;
+    }
+    for replacement in &sorted {
+        replace_cell(rows, replacement.row as usize, replacement.feature as usize, pool, replacement.pool_row as usize);
+    }
+}
+
 /// SCARF corruption: in every row, `round(rate * F)` features chosen uniformly
 /// without replacement (at least one when `rate > 0`) take the value of that
 /// column in a uniformly drawn row of `pool`, one draw per replaced cell.
@@ -32,17 +66,19 @@ pub fn scarf_corrupt<R: Rng>(rows: &EncodedRows, pool: &EncodedRows, rate: f64, 
 
     let num_features = rows.num_numeric + rows.num_categorical;
     let per_row = ((rate * num_features as f64).round() as usize).clamp(usize::from(rate > 0.0), num_features);
-    let mut corrupted = rows.clone();
     let mut features: Vec<usize> = (0..num_features).collect();
+    let mut replacements = Vec::with_capacity(rows.num_rows * per_row);
     for row in 0..rows.num_rows {
         // Partial Fisher-Yates: the first `per_row` entries become a uniform subset.
         for slot in 0..per_row {
             let pick = rng.random_range(slot..num_features);
             features.swap(slot, pick);
             let pool_row = rng.random_range(0..pool.num_rows);
-            replace_cell(&mut corrupted, row, features[slot], pool, pool_row);
+            replacements.push(Replacement { row: row as u32, feature: features[slot] as u32, pool_row: pool_row as u32 });
         }
     }
+    let mut corrupted = rows.clone();
+    apply_replacements(&mut corrupted, pool, &replacements);
     corrupted
 }
 
@@ -58,17 +94,19 @@ pub fn vime_mask<R: Rng>(rows: &EncodedRows, pool: &EncodedRows, rate: f64, rng:
     assert_eq!((rows.num_numeric, rows.num_categorical), (pool.num_numeric, pool.num_categorical));
 
     let num_features = rows.num_numeric + rows.num_categorical;
-    let mut masked = rows.clone();
     let mut mask = vec![0.0f32; rows.num_rows * num_features];
+    let mut replacements = Vec::new();
     for row in 0..rows.num_rows {
         for feature in 0..num_features {
             if rng.random_bool(rate) {
                 mask[row * num_features + feature] = 1.0;
                 let pool_row = rng.random_range(0..pool.num_rows);
-                replace_cell(&mut masked, row, feature, pool, pool_row);
+                replacements.push(Replacement { row: row as u32, feature: feature as u32, pool_row: pool_row as u32 });
             }
         }
     }
+    let mut masked = rows.clone();
+    apply_replacements(&mut masked, pool, &replacements);
     (masked, mask)
 }
 
@@ -164,6 +202,25 @@ mod tests {
             let replaced = corrupted.numeric[row * 5..(row + 1) * 5].iter().filter(|&&value| value == 1.0).count();
             assert_eq!(replaced, 3, "row {row}");
         }
+    }
+
+    #[test]
+    fn corruption_matches_draw_order_application() {
+        let original = rows();
+        let pool = rows();
+        let corrupted = scarf_corrupt(&original, &pool, 0.6, &mut ChaCha8Rng::seed_from_u64(3));
+
+        // The same draws applied one by one, in draw order.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut expected = original.clone();
+        let mut features = [0usize, 1];
+        for row in 0..original.num_rows {
+            let pick = rng.random_range(0..2);
+            features.swap(0, pick);
+            let pool_row = rng.random_range(0..pool.num_rows);
+            replace_cell(&mut expected, row, features[0], &pool, pool_row);
+        }
+        assert_eq!(corrupted, expected);
     }
 
     #[test]

@@ -160,6 +160,12 @@ impl<O: Objective> Trainer<O> {
         &self.objective
     }
 
+    /// Returns the objective for changing its settings between steps, such as
+    /// [`crate::trainers::contrastive::ContrastiveObjective::split_projection_gradient`].
+    pub fn objective_mut(&mut self) -> &mut O {
+        &mut self.objective
+    }
+
     /// Returns the model with its heads, on the autodiff device.
     pub fn model(&self) -> &O::Model {
         self.model.as_ref().expect("the model is present between steps")
