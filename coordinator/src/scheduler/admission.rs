@@ -17,11 +17,14 @@ use crate::store::{GenerationPlan, JobStore};
 /// of small ones. A job whose minimum exceeds the whole fleet waits until
 /// cancelled or until enough workers register.
 pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
-    let queued = store.jobs_by_priority(&[JobState::Queued]).await?;
+    let mut idle: VecDeque<_> = store.idle_workers().await?.into();
+    // Each admitted job takes at least one worker, so at most `idle.len()` jobs can
+    // start; one more tells whether a job is left waiting. Reading only those keeps
+    // a pass cheap when thousands of jobs are queued.
+    let queued = store.jobs_by_priority(&[JobState::Queued], Some(idle.len() as u32 + 1)).await?;
     if queued.is_empty() {
         return Ok(false);
     }
-    let mut idle: VecDeque<_> = store.idle_workers().await?.into();
 
     for job in &queued {
         let (min, max) = worker_range(job)?;

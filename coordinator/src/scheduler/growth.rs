@@ -13,7 +13,7 @@ pub(super) async fn grow_running(store: &JobStore) -> Result<(), Error> {
     if idle.is_empty() {
         return Ok(());
     }
-    for job in store.jobs_by_priority(&[JobState::Running]).await? {
+    for job in store.jobs_by_priority(&[JobState::Running], None).await? {
         if idle.is_empty() {
             break;
         }

@@ -10,7 +10,7 @@ use crate::store::{GenerationPlan, JobRecord, JobStore, Member, RequeuePlan};
 /// Checks every admitted job for members that are no longer live and replaces
 /// its generation.
 pub(super) async fn replace_lost_workers(store: &JobStore) -> Result<(), Error> {
-    let active = store.jobs_by_priority(&[JobState::Scheduled, JobState::Running, JobState::Recovering]).await?;
+    let active = store.jobs_by_priority(&[JobState::Scheduled, JobState::Running, JobState::Recovering], None).await?;
     for job in active.iter().filter(|job| job.generation > 0) {
         let members = store.members(&job.id, job.generation).await?;
         let now = crate::store::now_micros();

@@ -13,6 +13,11 @@ use crate::store::JobStore;
 /// Name of the scheduler's row in `leader_leases`.
 pub const LEADER_LEASE_NAME: &str = "scheduler";
 
+/// Wait between a request for a pass and the pass. Every submission requests one,
+/// so a burst of submissions then shares one pass instead of running one each,
+/// which would keep the database busy with scheduler writes.
+const REQUESTED_PASS_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Consecutive failed passes between two repeated warnings.
 const FAILURE_LOG_EVERY: u64 = 100;
 
@@ -34,10 +39,13 @@ pub fn spawn(store: JobStore, config: SchedulerConfig, mut shutdown: watch::Rece
                     }
                 }
             }
-            tokio::select! {
-                () = tokio::time::sleep(config.pass_interval) => {}
-                () = store.scheduling_requested() => {}
+            let requested = tokio::select! {
+                () = tokio::time::sleep(config.pass_interval) => false,
+                () = store.scheduling_requested() => true,
                 _ = shutdown.wait_for(|stopping| *stopping) => break,
+            };
+            if requested {
+                tokio::time::sleep(REQUESTED_PASS_DELAY).await;
             }
         }
         if leading && let Err(error) = store.release_lease(LEADER_LEASE_NAME, &holder).await {

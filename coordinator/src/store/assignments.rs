@@ -69,10 +69,13 @@ impl JobStore {
 
     /// Returns the jobs in any of `states`, highest priority first and oldest
     /// first within a priority: the order the scheduler serves them in.
-    pub async fn jobs_by_priority(&self, states: &[JobState]) -> Result<Vec<JobRecord>, Error> {
+    ///
+    /// `limit` caps the number of jobs returned; `None` returns them all.
+    pub async fn jobs_by_priority(&self, states: &[JobState], limit: Option<u32>) -> Result<Vec<JobRecord>, Error> {
         let placeholders: Vec<String> = (1..=states.len()).map(|n| format!("${n}")).collect();
+        let limit = limit.map(|limit| format!(" LIMIT {limit}")).unwrap_or_default();
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ({}) ORDER BY priority DESC, created_at_us, id",
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ({}) ORDER BY priority DESC, created_at_us, id{limit}",
             placeholders.join(", ")
         );
         let mut query = sqlx::query_as::<_, JobRecord>(AssertSqlSafe(sql));
