@@ -38,8 +38,8 @@ pub struct ContrastiveObjective {
     /// ([`projection_loss_and_gradient`]) and back-propagates it through the
     /// encoder with a second backward pass, as a distributed step that
     /// all-gathers the projections must. When false, one backward pass runs
-    /// through NT-Xent and the encoder together, which saves the second graph.
-    /// Both give the same gradients up to float rounding.
+    /// through NT-Xent and the encoder together. Both give the same gradients up
+    /// to float rounding, and the `train_step` bench measured no speed difference.
     pub split_projection_gradient: bool,
 }
 
