@@ -71,6 +71,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    install_crypto_provider();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_service_status(JOB_SERVICE_NAME, ServingStatus::NotServing).await;
     health_reporter.set_service_status(WORKER_SERVICE_NAME, ServingStatus::NotServing).await;
@@ -137,4 +138,15 @@ fn bearer_auth(config: &AuthConfig) -> BearerAuth {
         AuthConfig::Tokens(tokens) => BearerAuth::tokens(tokens),
         AuthConfig::Insecure => BearerAuth::disabled(),
     }
+}
+
+/// Selects rustls's process-wide crypto provider, once.
+///
+/// NOTE: a workspace build enables both of rustls's providers (`ring` through
+/// tonic, `aws-lc-rs` through object_store), and rustls then refuses to pick one
+/// and panics at the first TLS handshake, so the choice is made here explicitly.
+/// A provider installed earlier by the embedding program is kept.
+pub fn install_crypto_provider() {
+    #[allow(deprecated)] // `ring`'s provider lacks post-quantum key exchange; tonic's TLS uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

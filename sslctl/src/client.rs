@@ -38,6 +38,7 @@ impl JobClient {
 /// [`Error::Usage`] for an invalid URL, token or CA file, and [`Error::Connect`] when
 /// the coordinator cannot be reached within 10 seconds or the TLS handshake fails.
 pub async fn connect(args: &ConnectionArgs) -> Result<JobClient, Error> {
+    install_crypto_provider();
     let auth = BearerAuth::new(args.token.as_ref().map(|token| token.0.as_str()))?;
     let endpoint = build_endpoint(args)?;
 
@@ -50,6 +51,16 @@ pub async fn connect(args: &ConnectionArgs) -> Result<JobClient, Error> {
         endpoint: args.endpoint.clone(),
         service: JobServiceClient::with_interceptor(channel, auth),
     })
+}
+
+/// Selects rustls's process-wide crypto provider, once.
+///
+/// NOTE: a workspace build enables both of rustls's providers (`ring` through
+/// tonic, `aws-lc-rs` through the worker's object_store), and rustls then refuses
+/// to pick one and panics at the first TLS handshake.
+fn install_crypto_provider() {
+    #[allow(deprecated)] // `ring`'s provider lacks post-quantum key exchange; tonic's TLS uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn build_endpoint(args: &ConnectionArgs) -> Result<Endpoint, Error> {
