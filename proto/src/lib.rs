@@ -12,6 +12,17 @@ pub mod v1 {
 pub use v1::JobState;
 
 impl JobState {
+    /// Every state a job can be in, in lifecycle order; `Unspecified` is left out.
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Scheduled,
+        JobState::Running,
+        JobState::Recovering,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
     /// Returns the state's short name as users see it, such as `QUEUED`.
     pub fn short_name(self) -> &'static str {
         self.as_str_name().trim_start_matches("JOB_STATE_")

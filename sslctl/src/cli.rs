@@ -6,17 +6,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ssl_proto::JobState;
 
-/// States a user can filter on, in lifecycle order.
-pub const JOB_STATES: [JobState; 7] = [
-    JobState::Queued,
-    JobState::Scheduled,
-    JobState::Running,
-    JobState::Recovering,
-    JobState::Succeeded,
-    JobState::Failed,
-    JobState::Cancelled,
-];
-
 /// Submits and follows self-supervised pretraining jobs on an SSL coordinator.
 ///
 /// Exit status: 0 on success, 1 when a request fails or a followed job ends FAILED or
@@ -168,7 +157,7 @@ pub enum OutputFormat {
 /// Parses a job state such as `queued` or `JOB_STATE_QUEUED`, in any case.
 fn parse_state(text: &str) -> Result<JobState, String> {
     JobState::from_short_name(text).ok_or_else(|| {
-        let allowed: Vec<&str> = JOB_STATES.iter().map(|state| state.short_name()).collect();
+        let allowed: Vec<&str> = JobState::ALL.iter().map(|state| state.short_name()).collect();
         format!("unknown job state; expected one of {}", allowed.join(", "))
     })
 }

@@ -35,20 +35,10 @@ pub fn parse_stored(name: &str) -> Option<JobState> {
 mod tests {
     use super::*;
 
-    const ALL: [JobState; 7] = [
-        JobState::Queued,
-        JobState::Scheduled,
-        JobState::Running,
-        JobState::Recovering,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::Cancelled,
-    ];
-
     #[test]
     fn terminal_states_have_no_exit() {
-        for from in ALL.into_iter().filter(|state| state.is_terminal()) {
-            for to in ALL {
+        for from in JobState::ALL.into_iter().filter(|state| state.is_terminal()) {
+            for to in JobState::ALL {
                 assert!(!is_allowed(from, to), "{from:?} -> {to:?}");
             }
         }
@@ -73,7 +63,7 @@ mod tests {
 
     #[test]
     fn stored_names_parse() {
-        for state in ALL {
+        for state in JobState::ALL {
             assert_eq!(parse_stored(state.short_name()), Some(state));
         }
     }

@@ -73,6 +73,18 @@ pub struct EncodedRows {
 }
 
 impl EncodedRows {
+    /// Creates `num_rows` rows of `layout`'s widths, every value 0.
+    fn zeroed(num_rows: usize, layout: &FeatureLayout) -> Self {
+        EncodedRows {
+            num_rows,
+            num_numeric: layout.num_numeric,
+            num_categorical: layout.num_categorical(),
+            numeric: vec![0.0; num_rows * layout.num_numeric],
+            missing: vec![0.0; num_rows * layout.num_numeric],
+            categorical: vec![0; num_rows * layout.num_categorical()],
+        }
+    }
+
     /// Creates an empty set of rows with the given widths, with room for `capacity` rows.
     pub fn with_capacity(num_numeric: usize, num_categorical: usize, capacity: usize) -> Self {
         EncodedRows {
@@ -144,14 +156,7 @@ pub fn encode_table(profile: &DatasetProfile, table: &TypedTable) -> Result<Enco
 
     let layout = FeatureLayout::from_profile(profile);
     let num_rows = table.num_rows();
-    let mut rows = EncodedRows {
-        num_rows,
-        num_numeric: layout.num_numeric,
-        num_categorical: layout.num_categorical(),
-        numeric: vec![0.0; num_rows * layout.num_numeric],
-        missing: vec![0.0; num_rows * layout.num_numeric],
-        categorical: vec![0; num_rows * layout.num_categorical()],
-    };
+    let mut rows = EncodedRows::zeroed(num_rows, &layout);
 
     let (mut numeric_index, mut categorical_index) = (0, 0);
     for (column, (_, values)) in profile.columns.iter().zip(&table.features) {
@@ -191,14 +196,7 @@ pub fn encode_table(profile: &DatasetProfile, table: &TypedTable) -> Result<Enco
 pub fn encode_sample(profile: &DatasetProfile) -> EncodedRows {
     let layout = FeatureLayout::from_profile(profile);
     let num_rows = profile.sample_len();
-    let mut rows = EncodedRows {
-        num_rows,
-        num_numeric: layout.num_numeric,
-        num_categorical: layout.num_categorical(),
-        numeric: vec![0.0; num_rows * layout.num_numeric],
-        missing: vec![0.0; num_rows * layout.num_numeric],
-        categorical: vec![0; num_rows * layout.num_categorical()],
-    };
+    let mut rows = EncodedRows::zeroed(num_rows, &layout);
     for (numeric_index, stats) in profile.numeric_columns().enumerate() {
         for (row, cell) in stats.sample.iter().enumerate() {
             let at = row * rows.num_numeric + numeric_index;
