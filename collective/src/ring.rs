@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::segments::segment_ranges;
 use crate::{CollectiveError, handshake};
 
-/// Where this rank sits in a generation and how it talks to its neighbours.
+/// Position of this rank in a generation and the settings of its links to its neighbours.
 #[derive(Debug, Clone)]
 pub struct RingConfig {
     pub rank: usize,
@@ -19,7 +19,7 @@ pub struct RingConfig {
     pub peers: Vec<SocketAddr>,
     /// Generation id; links to peers of another generation are rejected.
     pub generation: u64,
-    /// Longest wait for connecting, or for one read or write on a link.
+    /// Maximum wait for connecting, or for one read or write on a link.
     pub timeout: Duration,
     /// Bytes per chunk; a chunk is the unit that is sent, added and forwarded.
     pub chunk_bytes: usize,
@@ -68,7 +68,7 @@ impl AbortHandle {
     }
 }
 
-/// What a rank does with a received chunk.
+/// Operation a rank applies to a received chunk.
 #[derive(Clone, Copy)]
 enum Combine {
     Add,
@@ -146,7 +146,7 @@ impl Ring {
         let scale = 1.0 / n as f32;
 
         // Reduce-scatter: at step s, send segment (rank - s) and add the received
-        // segment (rank - s - 1). After n - 1 steps this rank holds the complete sum
+        // segment (rank - s - 1). After n - 1 steps this rank has the complete sum
         // of segment (rank + 1), which it scales to the mean and forwards.
         let mut steps = Vec::with_capacity(2 * (n - 1));
         for step in 0..n - 1 {

@@ -1,4 +1,4 @@
-//! How a buffer is split into one segment per rank.
+//! Splitting of a buffer into one segment per rank.
 
 use std::ops::Range;
 

@@ -10,7 +10,7 @@ use tonic::{Request, Status};
 /// Checks `authorization: Bearer TOKEN` against the configured tokens.
 ///
 /// Tokens are compared as SHA-256 digests in constant time, so neither the
-/// comparison time nor the digest length tells anything about a token.
+/// comparison time nor the digest length reveals anything about a token.
 #[derive(Clone)]
 pub struct BearerAuth {
     /// Digests of the accepted tokens; `None` turns authentication off.

@@ -260,7 +260,7 @@ async fn progress_only_while_running(store: JobStore, _url: String) {
 
 async fn concurrent_cancels_one_transition(store: JobStore, url: String) {
     let id = store.submit(new_job("req-race-cancel", "adult")).await.unwrap().job.id;
-    // A second handle with its own pool stands in for a second coordinator.
+    // A second handle with its own pool plays a second coordinator.
     let other = JobStore::connect(&url).await.unwrap();
 
     let mut tasks = Vec::new();

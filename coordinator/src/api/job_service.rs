@@ -13,10 +13,10 @@ use super::convert::{check_request_id, checkpoint_to_proto, job_to_proto, parse_
 use crate::Error;
 use crate::store::{JobFilter, JobStore, NewJob};
 
-/// Jobs per `ListJobs` page when the request does not say.
+/// Jobs per `ListJobs` page when the request sets no page size.
 const DEFAULT_PAGE_SIZE: i32 = 100;
 const MAX_PAGE_SIZE: i32 = 1000;
-/// Longest cancellation message stored, in bytes.
+/// Maximum cancellation message length stored, in bytes.
 const MAX_MESSAGE_LEN: usize = 1024;
 
 /// Implementation of `JobService` over a [`JobStore`].

@@ -80,7 +80,7 @@ fn spec_text_error(path: &Path, message: Option<String>) -> SpecFileError {
 /// # Errors
 ///
 /// `None` for text with no document at all, otherwise a message naming the field
-/// path and, where the parser knows it, the line and column.
+/// path and, where the parser reports them, the line and column.
 pub fn parse_spec(text: &str, format: SpecFormat) -> Result<JobSpec, Option<String>> {
     if text.trim().is_empty() || text.lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
         return Err(None);

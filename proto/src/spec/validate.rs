@@ -4,9 +4,9 @@ use std::fmt;
 
 use crate::v1::{DatasetSpec, EvaluationSpec, JobSpec, TrainingSpec, job_spec::Method};
 
-/// Longest URI accepted, in bytes.
+/// Maximum URI length accepted, in bytes.
 const MAX_URI_LEN: usize = 4096;
-/// Longest column name accepted, in bytes.
+/// Maximum column name length accepted, in bytes.
 const MAX_COLUMN_NAME_LEN: usize = 256;
 /// Most entries accepted in `dataset.column_types`.
 const MAX_COLUMN_TYPES: usize = 10_000;
