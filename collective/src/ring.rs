@@ -136,6 +136,18 @@ impl Ring {
     /// Every rank must pass a buffer of the same length. The result is bit-identical
     /// on all ranks.
     pub fn all_reduce_mean(&mut self, data: &mut [f32]) -> Result<(), CollectiveError> {
+        let scale = 1.0 / self.world_size() as f32;
+        self.all_reduce(data, Combine::AddThenScale(scale))
+    }
+
+    /// Replaces `data` on every rank by the element-wise sum over all ranks, with
+    /// the same guarantees as [`Ring::all_reduce_mean`].
+    pub fn all_reduce_sum(&mut self, data: &mut [f32]) -> Result<(), CollectiveError> {
+        self.all_reduce(data, Combine::Add)
+    }
+
+    /// Ring all-reduce; `finish` combines the last reduce-scatter step.
+    fn all_reduce(&mut self, data: &mut [f32], finish: Combine) -> Result<(), CollectiveError> {
         let n = self.world_size();
         if n == 1 {
             return Ok(());
@@ -143,15 +155,13 @@ impl Ring {
         let rank = self.config.rank;
         let segments = segment_ranges(data.len(), n);
         let segment = |offset: usize| segments[(rank + n - offset % n) % n].clone();
-        let scale = 1.0 / n as f32;
 
         // Reduce-scatter: at step s, send segment (rank - s) and add the received
         // segment (rank - s - 1). After n - 1 steps this rank has the complete sum
-        // of segment (rank + 1), which it scales to the mean and forwards.
+        // of segment (rank + 1), which it finishes (scales, for a mean) and forwards.
         let mut steps = Vec::with_capacity(2 * (n - 1));
         for step in 0..n - 1 {
-            let last = step == n - 2;
-            let combine = if last { Combine::AddThenScale(scale) } else { Combine::Add };
+            let combine = if step == n - 2 { finish } else { Combine::Add };
             steps.push(Step { recv: segment(step + 1), combine, forward: true });
         }
         // All-gather: at step s, receive segment (rank - s) and pass it on, except
@@ -197,16 +207,60 @@ impl Ring {
 
     /// Copies rank 0's `data` into `data` on every other rank.
     pub fn broadcast_from_root(&mut self, data: &mut [f32]) -> Result<(), CollectiveError> {
+        self.broadcast(0, data)
+    }
+
+    /// Copies rank `root`'s `data` into `data` on every other rank; every rank
+    /// passes a buffer of the same length.
+    pub fn broadcast(&mut self, root: usize, data: &mut [f32]) -> Result<(), CollectiveError> {
         let n = self.world_size();
+        if root >= n {
+            return Err(CollectiveError::InvalidCall(format!("broadcast root {root} outside world size {n}")));
+        }
         if n == 1 {
             return Ok(());
         }
         let full = 0..data.len();
-        if self.config.rank == 0 {
+        // Distance from the root along the ring; the last rank before the root stops.
+        let hops = (self.config.rank + n - root) % n;
+        if hops == 0 {
             return self.run(data, Some(full), &[]);
         }
-        let forward = self.config.rank + 1 < n;
-        self.run(data, None, &[Step { recv: full, combine: Combine::Copy, forward }])
+        self.run(data, None, &[Step { recv: full, combine: Combine::Copy, forward: hops + 1 < n }])
+    }
+
+    /// Gathers every rank's `local` bytes, which may differ in length, indexed by rank.
+    pub fn all_gather_bytes(&mut self, local: &[u8]) -> Result<Vec<Vec<u8>>, CollectiveError> {
+        let n = self.world_size();
+        let length = u32::try_from(local.len())
+            .map_err(|_| CollectiveError::InvalidCall(format!("all_gather_bytes got {} bytes; the limit is 4 GiB", local.len())))?;
+        // Floats only travel as bit patterns here: copies never change them.
+        let lengths = self.all_gather(&[f32::from_bits(length)], &vec![1; n])?;
+        let lengths: Vec<usize> = lengths.iter().map(|value| value.to_bits() as usize).collect();
+        let counts: Vec<usize> = lengths.iter().map(|length| length.div_ceil(4)).collect();
+        let gathered = self.all_gather(&bytes_to_words(local), &counts)?;
+        let mut offset = 0;
+        Ok(lengths
+            .iter()
+            .zip(&counts)
+            .map(|(&length, &count)| {
+                let words = &gathered[offset..offset + count];
+                offset += count;
+                bytemuck::cast_slice::<f32, u8>(words)[..length].to_vec()
+            })
+            .collect())
+    }
+
+    /// Replaces `data` on every rank by rank `root`'s bytes; other ranks may pass
+    /// any buffer.
+    pub fn broadcast_bytes(&mut self, root: usize, data: &mut Vec<u8>) -> Result<(), CollectiveError> {
+        let mut length = [f32::from_bits(u32::try_from(data.len()).unwrap_or(u32::MAX))];
+        self.broadcast(root, &mut length)?;
+        let length = length[0].to_bits() as usize;
+        let mut words = if self.config.rank == root { bytes_to_words(data) } else { vec![0.0; length.div_ceil(4)] };
+        self.broadcast(root, &mut words)?;
+        *data = bytemuck::cast_slice::<f32, u8>(&words)[..length].to_vec();
+        Ok(())
     }
 
     /// Sends `initial` to the right, then works through `steps`, forwarding each
@@ -294,6 +348,13 @@ fn combine(target: &mut [f32], incoming: &[f32], how: Combine) {
         }
         Combine::Copy => target.copy_from_slice(incoming),
     }
+}
+
+/// Packs bytes into floats, zero-padded to a multiple of four bytes.
+fn bytes_to_words(bytes: &[u8]) -> Vec<f32> {
+    let mut words = vec![0.0f32; bytes.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<f32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    words
 }
 
 fn chunks(range: Range<usize>, size: usize) -> impl Iterator<Item = Range<usize>> {

@@ -110,6 +110,50 @@ fn broadcast_copies_root_buffer() {
 }
 
 #[test]
+fn all_reduce_sum_adds_every_rank() {
+    let results = on_ring(3, 64, |ring| {
+        let mut data: Vec<f32> = (0..301).map(|index| (index * (ring.rank() + 1)) as f32).collect();
+        ring.all_reduce_sum(&mut data).unwrap();
+        data
+    });
+    let expected: Vec<f32> = (0..301).map(|index| (index * 6) as f32).collect();
+    for data in results {
+        assert_eq!(data, expected);
+    }
+}
+
+#[test]
+fn broadcast_from_any_root() {
+    for root in 0..4 {
+        let results = on_ring(4, 64, |ring| {
+            let mut data = if ring.rank() == root { rank_values(root, 517) } else { vec![-1.0; 517] };
+            ring.broadcast(root, &mut data).unwrap();
+            data
+        });
+        for data in results {
+            assert_eq!(data, rank_values(root, 517), "root {root}");
+        }
+    }
+}
+
+#[test]
+fn byte_collectives_keep_lengths_and_bits() {
+    let results = on_ring(3, 16, |ring| {
+        // Lengths that are not multiples of four, and bytes that form NaN patterns.
+        let local: Vec<u8> = (0..ring.rank() * 5 + 3).map(|index| 0xff - index as u8).collect();
+        let gathered = ring.all_gather_bytes(&local).unwrap();
+        let mut state = if ring.rank() == 1 { b"state of rank one".to_vec() } else { Vec::new() };
+        ring.broadcast_bytes(1, &mut state).unwrap();
+        (gathered, state)
+    });
+    for (gathered, state) in results {
+        let expected: Vec<Vec<u8>> = (0..3).map(|rank| (0..rank * 5 + 3).map(|index| 0xff - index as u8).collect()).collect();
+        assert_eq!(gathered, expected);
+        assert_eq!(state, b"state of rank one");
+    }
+}
+
+#[test]
 fn other_generation_rejected() {
     let listeners = listeners(2);
     let peers: Vec<_> = listeners.iter().map(|listener| listener.local_addr().unwrap()).collect();
