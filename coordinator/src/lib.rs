@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod checkpoints;
 mod error;
 pub mod jobs;
 pub mod scheduler;

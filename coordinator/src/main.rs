@@ -2,12 +2,13 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use ssl_coordinator::auth::parse_token_file;
+use ssl_coordinator::checkpoints::CheckpointRoot;
 use ssl_coordinator::scheduler::SchedulerConfig;
 use ssl_coordinator::server::{AuthConfig, ServerConfig, TlsConfig, serve};
 use tracing_subscriber::EnvFilter;
@@ -58,6 +59,13 @@ struct Args {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "SSL_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+
+    /// Storage URI that workers write checkpoints under, one folder per job:
+    /// `file:///ABSOLUTE/PATH` or `s3://BUCKET[/PREFIX]`. S3 settings and credentials
+    /// come from the workers' `AWS_*` environment variables.
+    /// [default: file://ABSOLUTE_DATA_DIR/checkpoints]
+    #[arg(long, env = "SSL_CHECKPOINT_ROOT", value_name = "URI", value_parser = parse_checkpoint_root)]
+    checkpoint_root: Option<CheckpointRoot>,
 }
 
 fn main() -> ExitCode {
@@ -130,7 +138,37 @@ fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", args.data_dir.join("coordinator.db").display()),
     };
-    Ok(ServerConfig { database_url, auth, join_auth, scheduler: SchedulerConfig::default(), tls })
+    let checkpoint_root = match &args.checkpoint_root {
+        Some(root) => root.clone(),
+        None => default_checkpoint_root(&args.data_dir)?,
+    };
+    Ok(ServerConfig { database_url, auth, join_auth, scheduler: SchedulerConfig::default(), tls, checkpoint_root })
+}
+
+/// Parses `--checkpoint-root`. clap reports an error as a usage error, with exit status 2.
+fn parse_checkpoint_root(value: &str) -> Result<CheckpointRoot, String> {
+    CheckpointRoot::parse(value).map_err(|error| error.to_string())
+}
+
+/// Returns `file://{data_dir}/checkpoints` with `data_dir` made absolute against
+/// the working folder, without `.` or `..` segments.
+fn default_checkpoint_root(data_dir: &Path) -> anyhow::Result<CheckpointRoot> {
+    let absolute = std::path::absolute(data_dir).with_context(|| format!("cannot resolve --data-dir {}", data_dir.display()))?;
+    let mut folder = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                folder.pop();
+            }
+            Component::CurDir => {}
+            other => folder.push(other),
+        }
+    }
+    let Some(folder) = folder.join("checkpoints").to_str().map(str::to_owned) else {
+        bail!("--data-dir {} is not valid UTF-8; pass --checkpoint-root explicitly", data_dir.display());
+    };
+    CheckpointRoot::parse(&format!("file://{folder}"))
+        .context("cannot derive the checkpoint root from --data-dir; pass --checkpoint-root")
 }
 
 /// Collects the tokens given inline and those of `file`, named `flag` in errors.

@@ -14,6 +14,7 @@ use tonic_health::ServingStatus;
 use crate::Error;
 use crate::api::{JobApi, WorkerApi};
 use crate::auth::BearerAuth;
+use crate::checkpoints::CheckpointRoot;
 use crate::scheduler::{self, SchedulerConfig};
 use crate::store::JobStore;
 
@@ -37,6 +38,9 @@ pub struct ServerConfig {
     pub scheduler: SchedulerConfig,
     /// Serve TLS instead of plain HTTP/2 when set.
     pub tls: Option<TlsConfig>,
+    /// Storage URI under which workers write checkpoints, one folder per job.
+    /// Every assignment names the job's folder.
+    pub checkpoint_root: CheckpointRoot,
 }
 
 /// Access policy of an API. The health service stays open for probes.
@@ -84,7 +88,12 @@ pub async fn serve(
     let job_service = JobServiceServer::new(JobApi::new(store.clone(), shutdown_receiver.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
     let job_service = InterceptedService::new(job_service, bearer_auth(&config.auth));
-    let worker_api = WorkerApi::new(store.clone(), config.scheduler.clone(), shutdown_receiver.clone());
+    let worker_api = WorkerApi::new(
+        store.clone(),
+        config.scheduler.clone(),
+        config.checkpoint_root.clone(),
+        shutdown_receiver.clone(),
+    );
     let worker_service = WorkerServiceServer::new(worker_api).max_decoding_message_size(MAX_REQUEST_BYTES);
     let worker_service = InterceptedService::new(worker_service, bearer_auth(&config.join_auth));
 
@@ -99,7 +108,7 @@ pub async fn serve(
     health_reporter.set_service_status(WORKER_SERVICE_NAME, ServingStatus::Serving).await;
     health_reporter.set_service_status("", ServingStatus::Serving).await;
     let address = listener.local_addr().ok();
-    tracing::info!(address = ?address, tls = config.tls.is_some(), "coordinator serving");
+    tracing::info!(address = ?address, tls = config.tls.is_some(), checkpoint_root = %config.checkpoint_root, "coordinator serving");
 
     let mut server_shutdown = shutdown_receiver;
     tokio::spawn(async move {

@@ -320,6 +320,7 @@ async fn tls_serves_trusted_clients() {
         join_auth: AuthConfig::Tokens(vec![common::JOIN_TOKEN.to_owned()]),
         scheduler: Default::default(),
         tls: Some(TlsConfig { cert_pem: cert_pem.clone().into_bytes(), key_pem: key_pem.into_bytes() }),
+        checkpoint_root: common::checkpoint_root(),
     })
     .await;
 

@@ -6,7 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::fake_worker::{register_request, worker_client};
+use common::fake_worker::{FakeWorker, register_request, worker_client};
 use common::{TOKEN, TestDatabase, client, spec, submit_request, timed};
 use ssl_proto::JobState;
 use ssl_proto::v1::{CancelJobRequest, ListJobsRequest, WatchJobRequest};
@@ -31,6 +31,7 @@ fn coordinator(data_dir: &std::path::Path) -> Command {
         .env_remove("SSL_JOIN_TOKEN_FILE")
         .env_remove("SSL_DATABASE_URL")
         .env_remove("SSL_LISTEN")
+        .env_remove("SSL_CHECKPOINT_ROOT")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -108,6 +109,65 @@ async fn empty_token_file_rejected() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("contains no token; add one token per line"), "{stderr}");
+}
+
+#[tokio::test]
+async fn invalid_checkpoint_root_exits_2() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("gs://bucket/prefix", "unsupported scheme"),
+        ("file://relative/checkpoints", "the path after file:// must be absolute"),
+        ("s3://Bucket_Name", "the bucket name must have 3 to 63 lower-case letters"),
+    ];
+    for (root, reason) in cases {
+        let output = timed(
+            coordinator(data_dir.path()).args(["--checkpoint-root", root]).env("SSL_API_TOKENS", TOKEN).output(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{root}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--checkpoint-root"), "{root}: {stderr}");
+        assert!(stderr.contains(reason), "{root}: {stderr}");
+        assert!(stderr.contains("expected file:///ABSOLUTE/PATH or s3://BUCKET[/PREFIX]"), "{root}: {stderr}");
+    }
+}
+
+/// Without --checkpoint-root, assignments name a folder under the absolute --data-dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_checkpoint_root_under_data_dir() {
+    let work_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work_dir.path().join("sub")).unwrap();
+    let port = free_port();
+    // A relative --data-dir with `..`, resolved against the process's working folder.
+    let database_url = format!("sqlite://{}", work_dir.path().join("jobs.db").display());
+    let mut child = coordinator(std::path::Path::new("sub/../state"))
+        .current_dir(work_dir.path())
+        .args(["--insecure", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &database_url])
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    timed(wait_until_serving(&endpoint, &mut child)).await;
+
+    let job = common::client_with_token(&endpoint, None)
+        .await
+        .submit_job(submit_request("req-root", spec("adult")))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap()
+        .id;
+    let mut worker = timed(FakeWorker::start(&endpoint, "w-root")).await;
+    let assignment = timed(worker.next_assignment()).await;
+    assert_eq!(assignment.job_id, job);
+    let work_dir_path = work_dir.path().canonicalize().unwrap();
+    let expected = format!("file://{}/state/checkpoints/jobs/{job}/checkpoints/", work_dir_path.display());
+    assert_eq!(assignment.checkpoint_uri, expected);
+    assert_eq!(assignment.resume_from, None);
+
+    let (status, stderr) = terminate(&mut child).await;
+    assert!(status.success(), "{stderr}");
 }
 
 #[tokio::test]

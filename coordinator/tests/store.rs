@@ -7,7 +7,8 @@ use common::{TestDatabase, timed};
 use ssl_coordinator::Error;
 use std::time::Duration;
 
-use ssl_coordinator::store::{EventKind, GenerationPlan, JobFilter, JobStore, NewJob, NewWorker, Progress};
+use ssl_coordinator::checkpoints::{BestMetric, RetentionPolicy};
+use ssl_coordinator::store::{CheckpointRecord, EventKind, GenerationPlan, JobFilter, JobStore, NewJob, NewWorker, Progress};
 use ssl_proto::JobState;
 
 /// Generates one `#[tokio::test]` per database for an `async fn(JobStore, String)`
@@ -60,6 +61,10 @@ store_tests!(
     leader_lease_one_holder,
     generation_opens_once_per_plan,
     cancel_releases_workers,
+    latest_checkpoint_highest_step,
+    retention_keeps_last_and_best,
+    retention_without_best_keeps_last,
+    retention_unknown_job_not_found,
 );
 
 fn new_job(request_id: &str, name: &str) -> NewJob {
@@ -414,4 +419,75 @@ async fn cancel_releases_workers(store: JobStore, _url: String) {
         assert_eq!(record.state_name, "IDLE");
         assert_eq!(record.job_id, None);
     }
+}
+
+fn checkpoint_at(job_id: &str, step: i64, loss: f64) -> CheckpointRecord {
+    CheckpointRecord {
+        job_id: job_id.to_owned(),
+        step,
+        epoch: step / 100,
+        uri: format!("file:///ckpt/jobs/{job_id}/checkpoints/{step:010}/"),
+        loss,
+        committed_at_us: 1_700_000_000_000_000 + step,
+    }
+}
+
+async fn stored_steps(store: &JobStore, job_id: &str) -> Vec<i64> {
+    store.checkpoints(job_id).await.unwrap().into_iter().map(|checkpoint| checkpoint.step).collect()
+}
+
+async fn latest_checkpoint_highest_step(store: JobStore, _url: String) {
+    let job = store.submit(new_job("req-latest", "latest")).await.unwrap().job.id;
+    let other = store.submit(new_job("req-latest-other", "other")).await.unwrap().job.id;
+    assert_eq!(store.latest_checkpoint(&job).await.unwrap(), None);
+
+    for step in [300, 100, 200] {
+        assert!(store.record_checkpoint(&checkpoint_at(&job, step, 0.5)).await.unwrap());
+    }
+    assert!(!store.record_checkpoint(&checkpoint_at(&job, 300, 0.1)).await.unwrap(), "a step is recorded once");
+    assert_eq!(store.latest_checkpoint(&job).await.unwrap(), Some(checkpoint_at(&job, 300, 0.5)));
+    assert_eq!(store.latest_checkpoint(&other).await.unwrap(), None);
+}
+
+async fn retention_keeps_last_and_best(store: JobStore, _url: String) {
+    let job = store.submit(new_job("req-retain", "retain")).await.unwrap().job.id;
+    let other = store.submit(new_job("req-retain-other", "other")).await.unwrap().job.id;
+    let losses = [(100, 0.9), (200, 0.2), (300, 0.5), (400, 0.4), (500, 0.3)];
+    for (step, loss) in losses {
+        store.record_checkpoint(&checkpoint_at(&job, step, loss)).await.unwrap();
+        store.record_checkpoint(&checkpoint_at(&other, step, loss)).await.unwrap();
+    }
+
+    let policy = RetentionPolicy { keep_last: 2, keep_best_by: BestMetric::Loss };
+    let expired = store.expire_checkpoints(&job, policy).await.unwrap();
+    assert_eq!(expired, [checkpoint_at(&job, 300, 0.5), checkpoint_at(&job, 100, 0.9)]);
+    assert_eq!(stored_steps(&store, &job).await, [500, 400, 200]);
+    assert_eq!(stored_steps(&store, &other).await, [500, 400, 300, 200, 100], "another job's rows stay");
+
+    // Applying the same policy again expires nothing more.
+    assert!(store.expire_checkpoints(&job, policy).await.unwrap().is_empty());
+
+    // A newer checkpoint pushes the oldest of the last two out; the best stays.
+    store.record_checkpoint(&checkpoint_at(&job, 600, 0.35)).await.unwrap();
+    let expired = store.expire_checkpoints(&job, policy).await.unwrap();
+    assert_eq!(expired, [checkpoint_at(&job, 400, 0.4)]);
+    assert_eq!(stored_steps(&store, &job).await, [600, 500, 200]);
+}
+
+async fn retention_without_best_keeps_last(store: JobStore, _url: String) {
+    let job = store.submit(new_job("req-retain-last", "retain")).await.unwrap().job.id;
+    for (step, loss) in [(100, 0.1), (200, 0.2), (300, 0.3)] {
+        store.record_checkpoint(&checkpoint_at(&job, step, loss)).await.unwrap();
+    }
+    let policy = RetentionPolicy { keep_last: 1, keep_best_by: BestMetric::None };
+    let expired: Vec<i64> = store.expire_checkpoints(&job, policy).await.unwrap().into_iter().map(|checkpoint| checkpoint.step).collect();
+    assert_eq!(expired, [200, 100]);
+    assert_eq!(stored_steps(&store, &job).await, [300]);
+}
+
+async fn retention_unknown_job_not_found(store: JobStore, _url: String) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let policy = RetentionPolicy { keep_last: 1, keep_best_by: BestMetric::Loss };
+    let error = store.expire_checkpoints(&id, policy).await.unwrap_err();
+    assert!(matches!(&error, Error::JobNotFound(found) if *found == id), "{error:?}");
 }

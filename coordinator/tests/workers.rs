@@ -10,7 +10,7 @@ use common::{JOIN_TOKEN, TOKEN, TestDatabase, TestServer, client, spec, submit_r
 use ssl_coordinator::store::{EventKind, JobStore};
 use ssl_proto::JobState;
 use ssl_proto::v1::{
-    Assignment, CancelJobRequest, GetJobRequest, HeartbeatRequest, JobFailure, JobSpec, ListCheckpointsRequest, PeerFailure,
+    Assignment, CancelJobRequest, CheckpointPolicy, CheckpointRef, GetJobRequest, HeartbeatRequest, JobFailure, JobSpec, ListCheckpointsRequest, PeerFailure,
     ReportCheckpointRequest, ReportFailureRequest, ReportResultRequest, WorkerRange, assignment_update, report_failure_request::Failure,
 };
 use tonic::Code;
@@ -366,6 +366,85 @@ async fn report_result_succeeds_with_checkpoints() {
         server.stop().await.unwrap();
     })
     .await;
+}
+
+/// Retention through `ReportCheckpoint`, and the checkpoint folder and resume
+/// point that assignments carry.
+async fn checkpoint_retention_and_resume(database: TestDatabase) {
+    let server = TestServer::start_fast(&database.url).await;
+    let mut job_spec = spec_with_workers("retain", 1, 2, 0);
+    job_spec.checkpoint = Some(CheckpointPolicy { keep_last: Some(2), keep_best_by: Some("loss".to_owned()), ..Default::default() });
+    let job = submit(&server, "req-retain", job_spec).await;
+
+    let mut first = FakeWorker::start(&server.endpoint(), "w-retain-0").await;
+    let assignment = first.next_assignment().await;
+    let folder = format!("{}/jobs/{job}/checkpoints/", common::CHECKPOINT_ROOT);
+    assert_eq!((assignment.job_id.as_str(), assignment.generation), (job.as_str(), 1));
+    assert_eq!(assignment.checkpoint_uri, folder);
+    assert_eq!(assignment.resume_from, None);
+    first.report_progress(&assignment, 100);
+    wait_for_state(&server, &job, JobState::Running).await;
+
+    let uri = |step: i64| format!("{folder}{step:010}/");
+    let report = |step: i64, loss: f64| ReportCheckpointRequest {
+        worker_id: first.id.clone(),
+        job_id: job.clone(),
+        generation: 1,
+        step,
+        epoch: 1,
+        uri: uri(step),
+        loss,
+    };
+    let mut client = first.client.clone();
+    // With keep_last 2 and the lowest loss kept, each row lists what that report expires.
+    let reports: [(i64, f64, Vec<String>); 5] = [
+        (100, 0.2, vec![]),
+        (200, 0.5, vec![]),
+        (300, 0.4, vec![]),
+        (400, 0.6, vec![uri(200)]),
+        (500, 0.1, vec![uri(300), uri(100)]),
+    ];
+    for (step, loss, expected) in reports {
+        let reply = client.report_checkpoint(report(step, loss)).await.unwrap().into_inner();
+        assert_eq!(reply.expired_uris, expected, "report of step {step}");
+    }
+    // A retried report records nothing and expires nothing.
+    let retried = client.report_checkpoint(report(500, 0.1)).await.unwrap().into_inner();
+    assert!(retried.expired_uris.is_empty(), "{:?}", retried.expired_uris);
+
+    let mut jobs = common::client(&server.endpoint()).await;
+    let listed = jobs.list_checkpoints(ListCheckpointsRequest { job_id: job.clone() }).await.unwrap().into_inner().checkpoints;
+    let steps: Vec<i64> = listed.iter().map(|checkpoint| checkpoint.step).collect();
+    assert_eq!(steps, [500, 400]);
+    assert_eq!(listed[0].uri, uri(500));
+    assert_eq!(listed[0].loss, 0.1);
+    assert_eq!(listed[1].uri, uri(400));
+
+    let mut missing_slash = report(600, 0.3);
+    missing_slash.uri = format!("{folder}0000000600");
+    let error = client.report_checkpoint(missing_slash).await.unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert!(error.message().starts_with("uri: invalid value"), "{}", error.message());
+
+    // A second worker grows the job, and the new generation resumes from step 500.
+    let mut second = FakeWorker::start(&server.endpoint(), "w-retain-1").await;
+    let grown = [first.next_assignment().await, second.next_assignment().await];
+    for assignment in &grown {
+        assert_eq!((assignment.generation, assignment.world_size), (2, 2));
+        assert_eq!(assignment.checkpoint_uri, folder);
+        assert_eq!(assignment.resume_from, Some(CheckpointRef { step: 500, uri: uri(500) }));
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_retention_and_resume_postgres() {
+    timed(checkpoint_retention_and_resume(TestDatabase::postgres().await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_retention_and_resume_sqlite() {
+    timed(checkpoint_retention_and_resume(TestDatabase::sqlite())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,9 @@ pub enum Command {
     Watch(WatchArgs),
     /// List a job's committed checkpoints, newest step first.
     Checkpoints(CheckpointsArgs),
+    /// Download a checkpoint's encoder weights, dataset profile and encoder config,
+    /// checked against the checkpoint's manifest, and print the paths written.
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +144,22 @@ pub struct CheckpointsArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Job id.
+    pub job_id: String,
+
+    /// Step of the checkpoint to export. Default: the newest committed checkpoint.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub step: Option<i64>,
+
+    /// File for the encoder weights (SafeTensors), replaced if it exists. The dataset
+    /// profile and the encoder config go next to it, as `NAME.profile.json` and
+    /// `NAME.encoder_config.json`, where NAME is FILE without its `.safetensors` extension.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// Output format of `get`, `list` and `checkpoints`.
@@ -219,6 +238,26 @@ mod tests {
         let cli = parse(&["watch", "abc", "--token", "secret-value"]).unwrap();
         let debug = format!("{cli:?}");
         assert!(!debug.contains("secret-value"), "{debug}");
+    }
+
+    #[test]
+    fn export_parses_step_and_out() {
+        let cli = parse(&["export", "job-1", "--step", "500", "--out", "model/encoder.safetensors"]).unwrap();
+        let Command::Export(export) = cli.command else { panic!("expected export, got {:?}", cli.command) };
+        assert_eq!(export.job_id, "job-1");
+        assert_eq!(export.step, Some(500));
+        assert_eq!(export.out, PathBuf::from("model/encoder.safetensors"));
+
+        let cli = parse(&["export", "job-1", "--out", "encoder.safetensors"]).unwrap();
+        let Command::Export(export) = cli.command else { panic!("expected export, got {:?}", cli.command) };
+        assert_eq!(export.step, None);
+    }
+
+    #[test]
+    fn export_needs_out_and_valid_step() {
+        assert_eq!(parse(&["export", "job-1"]).unwrap_err().exit_code(), 2);
+        assert_eq!(parse(&["export", "job-1", "--out", "e.safetensors", "--step", "-1"]).unwrap_err().exit_code(), 2);
+        assert_eq!(parse(&["export", "job-1", "--out", "e.safetensors", "--step", "ten"]).unwrap_err().exit_code(), 2);
     }
 
     #[test]

@@ -43,6 +43,29 @@ pub enum Error {
 
     #[error("cannot encode output: {0}")]
     Encode(String),
+
+    /// The job has no committed checkpoint at the requested step, or none at all.
+    #[error("{}", describe_missing_checkpoint(.job_id, .step, .available))]
+    CheckpointNotFound { job_id: String, step: Option<i64>, available: Vec<i64> },
+
+    /// The checkpoint's manifest does not exist: its upload did not finish, or its
+    /// objects were deleted.
+    #[error("checkpoint at step {step} is incomplete: {manifest_uri} does not exist")]
+    IncompleteCheckpoint { step: i64, manifest_uri: String },
+
+    #[error("invalid checkpoint manifest {uri}: {reason}")]
+    InvalidManifest { uri: String, reason: String },
+
+    /// A downloaded object differs from its manifest entry. No output file was written.
+    #[error("{uri} does not match the checkpoint manifest: {reason}; no output file was written")]
+    ChecksumMismatch { uri: String, reason: String },
+
+    /// Object storage could not be reached or returned an error.
+    #[error("cannot read {uri}: {message}")]
+    Storage { uri: String, message: String },
+
+    #[error("cannot write {}: {error}", .path.display())]
+    WriteFile { path: std::path::PathBuf, error: std::io::Error },
 }
 
 impl Error {
@@ -59,7 +82,13 @@ impl Error {
             | Error::WatchInterrupted { .. }
             | Error::InvalidResponse(_)
             | Error::Output(_)
-            | Error::Encode(_) => EXIT_FAILURE,
+            | Error::Encode(_)
+            | Error::CheckpointNotFound { .. }
+            | Error::IncompleteCheckpoint { .. }
+            | Error::InvalidManifest { .. }
+            | Error::ChecksumMismatch { .. }
+            | Error::Storage { .. }
+            | Error::WriteFile { .. } => EXIT_FAILURE,
         }
     }
 
@@ -88,6 +117,17 @@ impl From<serde_yaml::Error> for Error {
     fn from(error: serde_yaml::Error) -> Self {
         Error::Encode(error.to_string())
     }
+}
+
+fn describe_missing_checkpoint(job_id: &str, step: &Option<i64>, available: &[i64]) -> String {
+    let Some(step) = step else {
+        return format!("job `{job_id}` has no committed checkpoints");
+    };
+    if available.is_empty() {
+        return format!("job `{job_id}` has no checkpoint at step {step}; it has no committed checkpoints");
+    }
+    let steps: Vec<String> = available.iter().map(i64::to_string).collect();
+    format!("job `{job_id}` has no checkpoint at step {step}; available steps: {}", steps.join(", "))
 }
 
 fn format_reason(message: &str) -> String {
@@ -196,6 +236,17 @@ mod tests {
         let error = Error::from(SpecFileError::Empty { path: "job.yaml".into() });
         assert_eq!(error.exit_code(), 2);
         assert_eq!(error.to_string(), "spec file job.yaml is empty");
+    }
+
+    #[test]
+    fn missing_checkpoint_lists_available_steps() {
+        let error = Error::CheckpointNotFound { job_id: "j".to_owned(), step: Some(300), available: vec![500, 400] };
+        assert_eq!(error.to_string(), "job `j` has no checkpoint at step 300; available steps: 500, 400");
+        assert_eq!(error.exit_code(), 1);
+        let error = Error::CheckpointNotFound { job_id: "j".to_owned(), step: None, available: vec![] };
+        assert_eq!(error.to_string(), "job `j` has no committed checkpoints");
+        let error = Error::CheckpointNotFound { job_id: "j".to_owned(), step: Some(5), available: vec![] };
+        assert_eq!(error.to_string(), "job `j` has no checkpoint at step 5; it has no committed checkpoints");
     }
 
     #[test]

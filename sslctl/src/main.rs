@@ -1,5 +1,6 @@
 //! `sslctl`: the command-line client of the SSL training service.
 
+mod checkpoint;
 mod cli;
 mod client;
 mod commands;

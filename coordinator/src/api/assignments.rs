@@ -10,7 +10,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::Error;
-use crate::store::{AssignmentView, CurrentAssignment, JobStore};
+use crate::checkpoints::CheckpointRoot;
+use crate::store::{AssignmentView, CheckpointRecord, CurrentAssignment, JobStore};
 
 /// How often a stream reads the store for changes that another coordinator made.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -21,8 +22,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// changes: an `Assignment` for each new generation, and a `Release` when the
 /// worker leaves its job. When the worker is lost, the stream sends a release for
 /// its job and ends with `FAILED_PRECONDITION`; on shutdown it ends with `UNAVAILABLE`.
+///
+/// Each assignment names the job's checkpoint folder under `checkpoint_root` and
+/// the job's latest committed checkpoint at the time it is sent.
 pub(crate) fn watch_assignments(
     store: JobStore,
+    checkpoint_root: CheckpointRoot,
     worker_id: String,
     mut shutdown: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<v1::AssignmentUpdate, Status>> {
@@ -35,7 +40,7 @@ pub(crate) fn watch_assignments(
         let mut sent: Option<(String, i64)> = None;
         loop {
             changes.mark_unchanged();
-            let updates = match next_updates(&store, &worker_id, &mut sent).await {
+            let updates = match next_updates(&store, &checkpoint_root, &worker_id, &mut sent).await {
                 Ok(updates) => updates,
                 Err(status) => {
                     let _ = sender.send(Err(status)).await;
@@ -67,6 +72,7 @@ pub(crate) fn watch_assignments(
 /// messages that bring the worker up to date; an `Err` item ends the stream.
 async fn next_updates(
     store: &JobStore,
+    checkpoint_root: &CheckpointRoot,
     worker_id: &str,
     sent: &mut Option<(String, i64)>,
 ) -> Result<Vec<Result<v1::AssignmentUpdate, Status>>, Status> {
@@ -94,7 +100,8 @@ async fn next_updates(
         AssignmentView::Assigned(assignment) => {
             if *sent != current {
                 tracing::debug!(worker_id, job_id = %assignment.job_id, generation = assignment.generation, "sending assignment");
-                updates.push(Ok(assignment_message(assignment)?));
+                let resume_from = store.latest_checkpoint(&assignment.job_id).await?;
+                updates.push(Ok(assignment_message(assignment, checkpoint_root, resume_from)?));
                 *sent = current;
             }
         }
@@ -115,10 +122,16 @@ fn release_message(job_id: &str, reason: String) -> v1::AssignmentUpdate {
     v1::AssignmentUpdate { kind: Some(assignment_update::Kind::Release(release)) }
 }
 
-fn assignment_message(assignment: CurrentAssignment) -> Result<v1::AssignmentUpdate, Status> {
+fn assignment_message(
+    assignment: CurrentAssignment,
+    checkpoint_root: &CheckpointRoot,
+    resume_from: Option<CheckpointRecord>,
+) -> Result<v1::AssignmentUpdate, Status> {
     let spec: JobSpec = serde_json::from_str(&assignment.spec_json).map_err(|error| {
         Status::from(Error::CorruptRow(format!("job `{}` has an unreadable spec: {error}", assignment.job_id)))
     })?;
+    let checkpoint_uri = checkpoint_root.job_folder(&assignment.job_id);
+    let resume_from = resume_from.map(|checkpoint| v1::CheckpointRef { step: checkpoint.step, uri: checkpoint.uri });
     let message = v1::Assignment {
         job_id: assignment.job_id,
         generation: assignment.generation,
@@ -126,6 +139,8 @@ fn assignment_message(assignment: CurrentAssignment) -> Result<v1::AssignmentUpd
         world_size: assignment.world_size as i32,
         peer_addresses: assignment.peer_addresses,
         spec: Some(spec),
+        checkpoint_uri,
+        resume_from,
     };
     Ok(v1::AssignmentUpdate { kind: Some(assignment_update::Kind::Assignment(message)) })
 }

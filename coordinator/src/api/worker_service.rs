@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use super::convert::parse_job_id;
 use super::worker_checks::{check_data_address, check_result_json, check_worker_name, capabilities_json, parse_worker_id};
 use crate::Error;
+use crate::checkpoints::{CheckpointRoot, RetentionPolicy};
 use crate::scheduler::SchedulerConfig;
 use crate::store::{CheckpointRecord, JobRecord, JobStore, NewWorker, Progress, WorkerState, now_micros};
 
@@ -22,13 +23,19 @@ const MAX_FAILURE_MESSAGE_LEN: usize = 4096;
 pub struct WorkerApi {
     store: JobStore,
     config: SchedulerConfig,
+    checkpoint_root: CheckpointRoot,
     /// Turns true when the server shuts down, which ends open assignment streams.
     shutdown: shutdown_watch::Receiver<bool>,
 }
 
 impl WorkerApi {
-    pub fn new(store: JobStore, config: SchedulerConfig, shutdown: shutdown_watch::Receiver<bool>) -> Self {
-        WorkerApi { store, config, shutdown }
+    pub fn new(
+        store: JobStore,
+        config: SchedulerConfig,
+        checkpoint_root: CheckpointRoot,
+        shutdown: shutdown_watch::Receiver<bool>,
+    ) -> Self {
+        WorkerApi { store, config, checkpoint_root, shutdown }
     }
 
     /// Checks that `worker_id` is a live member of `generation` of `job_id`, and
@@ -158,7 +165,12 @@ impl WorkerService for WorkerApi {
         let worker_id = parse_worker_id(&request.get_ref().worker_id)?;
         // Fail now rather than inside the stream when the worker does not exist.
         self.store.worker(&worker_id).await?;
-        let stream = super::assignments::watch_assignments(self.store.clone(), worker_id, self.shutdown.clone());
+        let stream = super::assignments::watch_assignments(
+            self.store.clone(),
+            self.checkpoint_root.clone(),
+            worker_id,
+            self.shutdown.clone(),
+        );
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -180,7 +192,16 @@ impl WorkerService for WorkerApi {
         if request.uri.is_empty() {
             return Err(Error::InvalidArgument("uri: missing; pass the checkpoint's folder".to_owned()).into());
         }
-        self.require_member(&worker_id, &job_id, request.generation, true).await?;
+        if !request.uri.ends_with('/') {
+            return Err(Error::InvalidArgument(format!(
+                "uri: invalid value {:?}; expected the checkpoint's folder, ending in `/`",
+                request.uri
+            ))
+            .into());
+        }
+        let job = self.require_member(&worker_id, &job_id, request.generation, true).await?;
+        // Read before recording, so that a spec that does not decode fails the call with nothing written.
+        let policy = RetentionPolicy::from_spec_json(&job_id, &job.spec_json)?;
 
         let checkpoint = CheckpointRecord {
             job_id: job_id.clone(),
@@ -193,7 +214,16 @@ impl WorkerService for WorkerApi {
         if self.store.record_checkpoint(&checkpoint).await? {
             tracing::info!(job_id = %job_id, step = checkpoint.step, "checkpoint recorded");
         }
-        Ok(Response::new(v1::ReportCheckpointResponse {}))
+
+        // NOTE: when this response is lost, a retried report finds nothing left to
+        // expire, so the expired checkpoints' objects stay in storage.
+        let expired = self.store.expire_checkpoints(&job_id, policy).await?;
+        if !expired.is_empty() {
+            let steps: Vec<i64> = expired.iter().map(|checkpoint| checkpoint.step).collect();
+            tracing::info!(job_id = %job_id, ?steps, "checkpoints expired by retention");
+        }
+        let expired_uris = expired.into_iter().map(|checkpoint| checkpoint.uri).collect();
+        Ok(Response::new(v1::ReportCheckpointResponse { expired_uris }))
     }
 
     #[tracing::instrument(name = "rpc.report_result", skip_all)]

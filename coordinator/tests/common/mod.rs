@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sqlx::Connection;
+use ssl_coordinator::checkpoints::CheckpointRoot;
 use ssl_coordinator::scheduler::SchedulerConfig;
 use ssl_coordinator::server::{AuthConfig, ServerConfig, serve};
 use ssl_proto::v1::job_service_client::JobServiceClient;
@@ -89,6 +90,7 @@ impl TestServer {
             join_auth: AuthConfig::Tokens(vec![JOIN_TOKEN.to_owned()]),
             scheduler: Default::default(),
             tls: None,
+            checkpoint_root: checkpoint_root(),
         })
         .await
     }
@@ -136,7 +138,16 @@ pub fn fast_config(database_url: &str) -> ServerConfig {
             leader_lease: Duration::from_millis(1000),
         },
         tls: None,
+        checkpoint_root: checkpoint_root(),
     }
+}
+
+/// Checkpoint root of every test server. The coordinator only names folders under
+/// it and never writes there.
+pub const CHECKPOINT_ROOT: &str = "file:///ckpt";
+
+pub fn checkpoint_root() -> CheckpointRoot {
+    CheckpointRoot::parse(CHECKPOINT_ROOT).expect("valid checkpoint root")
 }
 
 pub type AuthClient = JobServiceClient<InterceptedService<Channel, BearerToken>>;

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod checkpoints;
+mod export;
 mod get;
 mod list;
 mod submit;
@@ -20,5 +21,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Cancel(args) => cancel::run(connection, args).await,
         Command::Watch(args) => watch::run(connection, args).await,
         Command::Checkpoints(args) => checkpoints::run(connection, args).await,
+        Command::Export(args) => export::run(connection, args).await,
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use ssl_coordinator::checkpoints::CheckpointRoot;
 use ssl_coordinator::server::{AuthConfig, ServerConfig, TlsConfig, serve};
 use ssl_coordinator::store::JobStore;
 use tempfile::TempDir;
@@ -57,6 +58,8 @@ impl Coordinator {
             join_auth: AuthConfig::Tokens(Vec::new()),
             scheduler: Default::default(),
             tls,
+            checkpoint_root: CheckpointRoot::parse(&format!("file://{}/checkpoints", data_dir.path().display()))
+                .expect("the temporary folder is a valid checkpoint root"),
         };
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, config, async move {
