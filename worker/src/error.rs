@@ -36,6 +36,10 @@ pub enum WorkerError {
     Checkpoint(String),
     #[error("failed to write `{path}`: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Collective(#[from] ssl_collective::CollectiveError),
+    #[error("checkpoint storage `{uri}`: {message}")]
+    Storage { uri: String, message: String },
 }
 
 impl WorkerError {
@@ -56,7 +60,9 @@ impl WorkerError {
             WorkerError::Read { .. }
             | WorkerError::Tensor(_)
             | WorkerError::Checkpoint(_)
-            | WorkerError::Write { .. } => false,
+            | WorkerError::Write { .. }
+            | WorkerError::Collective(_)
+            | WorkerError::Storage { .. } => false,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! One pretraining job on one process: load and profile the data, train, then
+//! One pretraining job's data and run: load and profile the data, train, then
 //! evaluate.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use burn::module::Module;
@@ -10,7 +11,7 @@ use ssl_proto::v1::JobSpec;
 
 use crate::data::dataset::load_dataset;
 use crate::data::encode::{EncodedRows, FeatureLayout, encode_table};
-use crate::data::profile::{DEFAULT_MAX_CATEGORIES, DEFAULT_SAMPLE_ROWS, DatasetProfile};
+use crate::data::profile::{DEFAULT_MAX_CATEGORIES, DEFAULT_SAMPLE_ROWS, DatasetProfile, ProfilePartial};
 use crate::data::schema::{TableSchema, TypedTable};
 use crate::error::{Result, WorkerError};
 use crate::eval::{EvaluationReport, EvaluationSettings, LabelledRows, ProbeConfig, evaluate, holdout_split, labelled_rows};
@@ -40,14 +41,26 @@ pub struct PreparedJob {
     pub evaluation: Option<EvaluationPlan>,
 }
 
-impl PreparedJob {
-    /// Loads the dataset of a normalised spec, holds out test rows when the spec
-    /// names no test table, profiles the pretraining rows and encodes everything.
+/// A job's tables, loaded and split, before profiling: what every rank of a
+/// distributed job holds, so that each can profile a slice and encode rows.
+pub struct JobData {
+    pub config: TrainerConfig,
+    pub schema: TableSchema,
+    /// Pretraining rows: the training table minus any hold-out rows.
+    pub train: TypedTable,
+    /// Rows the evaluation scores on; `None` when evaluation is off.
+    pub test: Option<TypedTable>,
+    evaluation: ssl_proto::v1::EvaluationSpec,
+}
+
+impl JobData {
+    /// Loads the dataset of a normalised spec and holds out test rows when the
+    /// spec names no test table.
     ///
     /// # Errors
     ///
     /// Any data error, and [`WorkerError::InvalidConfig`] for an incomplete spec.
-    pub fn from_spec(spec: &JobSpec) -> Result<Self> {
+    pub fn load(spec: &JobSpec) -> Result<Self> {
         let config = TrainerConfig::from_spec(spec)?;
         let dataset = spec.dataset.as_ref().ok_or_else(|| WorkerError::InvalidConfig("`dataset` is unset".to_owned()))?;
         let evaluation = spec.evaluation.clone().unwrap_or_default();
@@ -58,7 +71,7 @@ impl PreparedJob {
         let column_types: HashMap<String, String> = dataset.column_types.clone().into_iter().collect();
         let loaded = load_dataset(&dataset.uri, dataset.format.as_deref(), &column_types, label.as_deref(), test_uri)?;
 
-        let (train_table, test_table) = match (loaded.test, evaluate_labels && label.is_some()) {
+        let (train, test) = match (loaded.test, evaluate_labels && label.is_some()) {
             (Some(test), _) => (loaded.train, Some(test)),
             (None, true) => {
                 let (train_rows, test_rows) = holdout_split(loaded.train.num_rows(), HOLDOUT_FRACTION, config.seed);
@@ -66,14 +79,57 @@ impl PreparedJob {
             }
             (None, false) => (loaded.train, None),
         };
+        Ok(JobData { config, schema: loaded.schema, train, test, evaluation })
+    }
 
-        let profile = DatasetProfile::from_table(&train_table, config.seed, DEFAULT_SAMPLE_ROWS, DEFAULT_MAX_CATEGORIES);
-        let rows = encode_table(&profile, &train_table)?;
-        let evaluation = match test_table {
-            Some(test_table) => Some(evaluation_plan(&profile, &rows, &train_table, &test_table, &evaluation, config.seed)?),
-            None => None,
-        };
-        Ok(PreparedJob { config, schema: loaded.schema, profile, rows: Arc::new(rows), evaluation })
+    /// Partial profile of the pretraining rows `rows`; merging the partials of
+    /// disjoint slices that cover every row gives [`JobData::profile`].
+    pub fn profile_partial(&self, rows: Range<usize>) -> ProfilePartial {
+        let indices: Vec<usize> = rows.clone().collect();
+        ProfilePartial::from_table(&self.train.select_rows(&indices), rows.start as u64, self.config.seed, DEFAULT_SAMPLE_ROWS)
+    }
+
+    /// Profile of all pretraining rows.
+    pub fn profile(&self) -> DatasetProfile {
+        DatasetProfile::from_table(&self.train, self.config.seed, DEFAULT_SAMPLE_ROWS, DEFAULT_MAX_CATEGORIES)
+    }
+
+    /// Encodes the pretraining rows with `profile`.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode_table`].
+    pub fn encode(&self, profile: &DatasetProfile) -> Result<EncodedRows> {
+        encode_table(profile, &self.train)
+    }
+
+    /// The evaluation of an encoder trained on `rows` (encoded with `profile`);
+    /// `None` when evaluation is off.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError::InvalidTable`] when the labels have fewer than two classes.
+    pub fn evaluation_plan(&self, profile: &DatasetProfile, rows: &EncodedRows) -> Result<Option<EvaluationPlan>> {
+        match &self.test {
+            Some(test) => evaluation_plan(profile, rows, &self.train, test, &self.evaluation, self.config.seed).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl PreparedJob {
+    /// Loads the dataset of a normalised spec, holds out test rows when the spec
+    /// names no test table, profiles the pretraining rows and encodes everything.
+    ///
+    /// # Errors
+    ///
+    /// Any data error, and [`WorkerError::InvalidConfig`] for an incomplete spec.
+    pub fn from_spec(spec: &JobSpec) -> Result<Self> {
+        let data = JobData::load(spec)?;
+        let profile = data.profile();
+        let rows = data.encode(&profile)?;
+        let evaluation = data.evaluation_plan(&profile, &rows)?;
+        Ok(PreparedJob { config: data.config, schema: data.schema, profile, rows: Arc::new(rows), evaluation })
     }
 
     /// Creates a trainer with fresh weights for this job on `device`.

@@ -1,6 +1,8 @@
-//! The SSL worker's learning core: tabular data, the encoder, the contrastive
-//! (SCARF) and masked (VIME-style) trainers, checkpoints and evaluation.
+//! The SSL worker: tabular data, the encoder, the contrastive (SCARF) and masked
+//! (VIME-style) trainers, checkpoints, evaluation, and the agent that trains
+//! a coordinator's jobs with peers.
 
+pub mod agent;
 pub mod allocator;
 pub mod checkpoint;
 pub mod cli;

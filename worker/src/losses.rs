@@ -58,6 +58,10 @@ pub struct MaskedTargets {
     /// Cells the reconstruction loss averages over: present numeric cells plus
     /// all categorical cells.
     pub reconstruction_cells: usize,
+    /// Cells the mask loss averages over: every cell of the batch. A rank that
+    /// computes a slice of a global batch passes the global batch's counts here
+    /// and in `reconstruction_cells`, so the ranks' losses add up to the global loss.
+    pub mask_cells: usize,
 }
 
 /// The masked-modelling loss and its parts, each of shape `[1]`.
@@ -85,7 +89,7 @@ pub fn masked_loss(
     mask_weight: f64,
     reconstruction_weight: f64,
 ) -> MaskedLoss {
-    let mask = binary_cross_entropy_with_logits(mask_logits, targets.mask.clone());
+    let mask = binary_cross_entropy_with_logits_sum(mask_logits, targets.mask.clone()).div_scalar(targets.mask_cells.max(1) as f64);
 
     let mut reconstruction_sum: Option<Tensor<1>> = None;
     if let (Some(predicted), Some(original), Some(present)) = (numeric, &targets.numeric, &targets.numeric_present) {
@@ -108,11 +112,11 @@ pub fn masked_loss(
     MaskedLoss { total, mask, reconstruction }
 }
 
-/// Mean of `softplus(x) - x * y`, the numerically stable form of binary
+/// Sum of `softplus(x) - x * y`, the numerically stable form of binary
 /// cross-entropy on logits `x` with targets `y` in {0, 1}.
-pub fn binary_cross_entropy_with_logits(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+pub fn binary_cross_entropy_with_logits_sum(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     let softplus = logits.clone().clamp_min(0.0) + logits.clone().abs().neg().exp().log1p();
-    (softplus - logits * targets).mean()
+    (softplus - logits * targets).sum()
 }
 
 /// Builds the `[1, num_categorical, max_vocabulary]` padding tensor of
@@ -197,6 +201,7 @@ mod tests {
             categorical: Some(classes),
             category_padding: Some(padding),
             reconstruction_cells: 1 + 4,
+            mask_cells: 6,
         };
 
         let loss = masked_loss(mask_logits, Some(numeric), Some(categorical_logits), &targets, 1.0, 2.0);

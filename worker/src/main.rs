@@ -1,9 +1,11 @@
-//! `ssl-worker`: trains SSL encoders; `train` runs one job in this process.
+//! `ssl-worker`: trains SSL encoders, as a coordinator's worker agent or, with
+//! `train`, one job in this process.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ssl_worker::agent::AgentError;
 use ssl_worker::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
@@ -16,15 +18,23 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let result = match cli.command {
-        Command::Train(args) => ssl_worker::cli::train::run_train(&args).map(|_| ()),
+    // Exit status 2 marks invalid input (flags, spec, data, URI, join token), as
+    // for usage errors.
+    let (result, invalid_input) = match cli.command {
+        Some(Command::Train(args)) => match ssl_worker::cli::train::run_train(&args) {
+            Ok(_) => (Ok(()), false),
+            Err(error) => (Err(error.to_string()), error.is_invalid_input()),
+        },
+        None => match ssl_worker::cli::agent::run(&cli.agent) {
+            Ok(()) => (Ok(()), false),
+            Err(error) => (Err(error.to_string()), !matches!(error, AgentError::Bind { .. })),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            // Exit status 2 marks invalid input (spec, data, URI), as for usage errors.
-            ExitCode::from(if error.is_invalid_input() { 2 } else { 1 })
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(if invalid_input { 2 } else { 1 })
         }
     }
 }

@@ -43,20 +43,46 @@ fn read_error(uri: &str, error: impl std::fmt::Display) -> WorkerError {
     WorkerError::Read { uri: uri.to_owned(), message: error.to_string() }
 }
 
-/// Splits a URI into the store that serves it and the object's path in that store.
+/// Splits a URI into the store that serves it and the object's path in that
+/// store, checking that a local file exists.
 fn resolve(uri: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+    let located = locate(uri)?;
+    if let Some(path) = local_path(uri)
+        && !std::path::absolute(path).is_ok_and(|absolute| absolute.exists())
+    {
+        return Err(WorkerError::NotFound { uri: uri.to_owned() });
+    }
+    Ok(located)
+}
+
+fn local_path(uri: &str) -> Option<&str> {
+    match uri.split_once("://") {
+        Some(("file", path)) => Some(path),
+        Some(_) => None,
+        None => Some(uri),
+    }
+}
+
+/// Splits a URI of an object or a folder (`s3://bucket/prefix/`,
+/// `file:///dir/`) into the store that serves it and its path in that store,
+/// whether or not anything exists there yet.
+///
+/// # Errors
+///
+/// [`WorkerError::InvalidUri`] for an unsupported scheme or a malformed URI.
+pub fn locate(uri: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
     let invalid = |message: String| WorkerError::InvalidUri { uri: uri.to_owned(), message };
 
     if let Some(rest) = uri.strip_prefix("s3://") {
-        let (bucket, key) = rest
-            .split_once('/')
-            .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
-            .ok_or_else(|| invalid("expected `s3://bucket/key`".to_owned()))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(invalid("expected `s3://bucket/key`".to_owned()));
+        }
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .build()
             .map_err(|error| invalid(error.to_string()))?;
-        let path = ObjectPath::parse(key).map_err(|error| invalid(error.to_string()))?;
+        let path = ObjectPath::parse(key.trim_end_matches('/')).map_err(|error| invalid(error.to_string()))?;
         return Ok((Arc::new(store), path));
     }
 
@@ -65,11 +91,12 @@ fn resolve(uri: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
         Some((scheme, _)) => return Err(invalid(format!("unsupported scheme `{scheme}`; use `file://` or `s3://`"))),
         None => uri,
     };
-    let absolute = std::path::absolute(local_path).map_err(|error| invalid(error.to_string()))?;
-    if !absolute.exists() {
-        return Err(WorkerError::NotFound { uri: uri.to_owned() });
-    }
-    let path = ObjectPath::from_filesystem_path(&absolute).map_err(|error| invalid(error.to_string()))?;
+    let trimmed = match local_path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    };
+    let absolute = std::path::absolute(trimmed).map_err(|error| invalid(error.to_string()))?;
+    let path = ObjectPath::from_absolute_path(&absolute).map_err(|error| invalid(error.to_string()))?;
     Ok((Arc::new(LocalFileSystem::new()), path))
 }
 

@@ -105,6 +105,11 @@ impl AnyTrainer {
         each_trainer!(self, trainer => trainer.step())
     }
 
+    /// See [`Trainer::data_parallel_step`].
+    pub fn data_parallel_step(&mut self, exchange: &mut dyn crate::trainers::exchange::StepExchange) -> Result<StepReport> {
+        each_trainer!(self, trainer => trainer.data_parallel_step(exchange))
+    }
+
     /// See [`Trainer::compute_gradients`].
     pub fn compute_gradients(&mut self) -> Result<StepGradients> {
         each_trainer!(self, trainer => trainer.compute_gradients())

@@ -1,8 +1,10 @@
 //! SCARF: contrastive pretraining between two corrupted views of each row.
 
+use std::ops::Range;
+
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::encode::{EncodedRows, FeatureLayout};
@@ -10,7 +12,8 @@ use crate::error::{Result, WorkerError};
 use crate::losses::nt_xent_stacked;
 use crate::model::{EncoderConfig, ProjectionHead, TabularEncoder, encoder_input};
 use crate::trainers::corruption::scarf_corrupt;
-use crate::trainers::objective::{Objective, scalar_value};
+use crate::trainers::exchange::{StepExchange, shard_rows};
+use crate::trainers::objective::{Objective, ShardLoss, host_values, scalar_value};
 
 /// Encoder plus projection head.
 #[derive(Module, Debug)]
@@ -117,6 +120,59 @@ impl Objective for ContrastiveObjective {
         let surrogate = (projections * gradient).sum();
         let gradients = GradientsParams::from_grads(surrogate.backward(), model);
         Ok((loss, gradients))
+    }
+
+    fn sharded_loss_and_gradients(
+        &self,
+        model: &ContrastiveModel,
+        batch: &EncodedRows,
+        shard: Range<usize>,
+        rng: &mut ChaCha8Rng,
+        exchange: &mut dyn StepExchange,
+    ) -> Result<(ShardLoss, GradientsParams)> {
+        let total = batch.num_rows;
+        let view_a = scarf_corrupt(batch, &self.pool, self.corruption_rate, rng);
+        let view_b = scarf_corrupt(batch, &self.pool, self.corruption_rate, rng);
+        let rows: Vec<usize> = shard.clone().collect();
+        let mut views = view_a.select(&rows);
+        let local_b = view_b.select(&rows);
+        for row in 0..local_b.num_rows {
+            views.push_row_from(&local_b, row);
+        }
+
+        let projections = self.project(model, &views);
+        let width = self.projection_size;
+        let local = host_values(projections.clone().without_autodiff(), "projections")?;
+        let world_size = exchange.world_size();
+        let shards: Vec<Range<usize>> = (0..world_size).map(|rank| shard_rows(total, rank, world_size)).collect();
+        let counts: Vec<usize> = shards.iter().map(|shard| 2 * shard.len() * width).collect();
+        let gathered = exchange.all_gather(&local, &counts)?;
+
+        // Each rank sent its view A rows, then its view B rows; NT-Xent wants all
+        // view A rows of the global batch, then all view B rows.
+        let mut stacked = vec![0.0f32; 2 * total * width];
+        let mut offset = 0;
+        for shard in &shards {
+            let len = shard.len() * width;
+            stacked[shard.start * width..shard.end * width].copy_from_slice(&gathered[offset..offset + len]);
+            stacked[(total + shard.start) * width..(total + shard.end) * width]
+                .copy_from_slice(&gathered[offset + len..offset + 2 * len]);
+            offset += 2 * len;
+        }
+        let plain = self.device.clone().without_autodiff();
+        let stacked = Tensor::<2>::from_data(TensorData::new(stacked, [2 * total, width]), &plain);
+        let (loss, gradient) = projection_loss_and_gradient(stacked, self.temperature)?;
+
+        // Back-propagate only this rank's rows: the other rows' gradients flow
+        // through the encoders of the ranks that produced them.
+        let gradient = host_values(gradient, "projection gradient")?;
+        let mut local_gradient = Vec::with_capacity(2 * shard.len() * width);
+        local_gradient.extend_from_slice(&gradient[shard.start * width..shard.end * width]);
+        local_gradient.extend_from_slice(&gradient[(total + shard.start) * width..(total + shard.end) * width]);
+        let local_gradient = Tensor::<2>::from_data(TensorData::new(local_gradient, [2 * shard.len(), width]), &projections.device());
+        let surrogate = (projections * local_gradient).sum();
+        let gradients = GradientsParams::from_grads(surrogate.backward(), model);
+        Ok((ShardLoss::Global(loss), gradients))
     }
 }
 

@@ -1,6 +1,8 @@
 //! VIME-style masked feature modelling: mask cells, refill them from the
 //! marginals, then predict the mask and reconstruct the original values.
 
+use std::ops::Range;
+
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -11,7 +13,8 @@ use crate::error::Result;
 use crate::losses::{MaskedLoss, MaskedTargets, category_padding_values, masked_loss};
 use crate::model::{EncoderConfig, MaskedHeads, TabularEncoder, encoder_input};
 use crate::trainers::corruption::vime_mask;
-use crate::trainers::objective::{Objective, scalar_value};
+use crate::trainers::exchange::StepExchange;
+use crate::trainers::objective::{Objective, ShardLoss, scalar_value};
 
 /// Encoder plus mask-estimation and reconstruction heads.
 #[derive(Module, Debug)]
@@ -50,7 +53,6 @@ impl MaskedObjective {
 
         let numeric = has_numeric.then(|| Tensor::from_data(TensorData::new(original.numeric.clone(), [batch, layout.num_numeric]), &device));
         let present: Vec<f32> = original.missing.iter().map(|missing| 1.0 - missing).collect();
-        let present_cells = present.iter().sum::<f32>() as usize;
         let numeric_present = has_numeric.then(|| Tensor::from_data(TensorData::new(present, [batch, layout.num_numeric]), &device));
 
         let categorical = has_categorical.then(|| {
@@ -68,7 +70,8 @@ impl MaskedObjective {
             numeric_present,
             categorical,
             category_padding,
-            reconstruction_cells: present_cells + batch * layout.num_categorical(),
+            reconstruction_cells: reconstruction_cells(original, layout),
+            mask_cells: batch * num_features,
         }
     }
 
@@ -85,6 +88,13 @@ impl MaskedObjective {
             self.reconstruction_loss_weight,
         )
     }
+}
+
+/// Cells the reconstruction loss of `rows` averages over: present numeric cells
+/// plus every categorical cell.
+fn reconstruction_cells(rows: &EncodedRows, layout: &FeatureLayout) -> usize {
+    let present_numeric = rows.missing.iter().filter(|&&missing| missing == 0.0).count();
+    present_numeric + rows.num_rows * layout.num_categorical()
 }
 
 impl Objective for MaskedObjective {
@@ -107,5 +117,28 @@ impl Objective for MaskedObjective {
         let loss = self.loss(model, &masked, &targets);
         let gradients = GradientsParams::from_grads(loss.total.backward(), model);
         Ok((scalar_value(loss.total.without_autodiff())?, gradients))
+    }
+
+    fn sharded_loss_and_gradients(
+        &self,
+        model: &MaskedModel,
+        batch: &EncodedRows,
+        shard: Range<usize>,
+        rng: &mut ChaCha8Rng,
+        _exchange: &mut dyn StepExchange,
+    ) -> Result<(ShardLoss, GradientsParams)> {
+        let (masked, mask) = vime_mask(batch, &self.pool, self.mask_rate, rng);
+        let num_features = self.layout().num_features();
+        let rows: Vec<usize> = shard.clone().collect();
+        let local_original = batch.select(&rows);
+        let local_mask = mask[shard.start * num_features..shard.end * num_features].to_vec();
+        let mut targets = self.targets(&local_original, local_mask);
+        // Normalise by the global batch's cell counts: the ranks' losses then add up
+        // to the loss of the whole batch, and so do their gradients.
+        targets.mask_cells = batch.num_rows * num_features;
+        targets.reconstruction_cells = reconstruction_cells(batch, self.layout());
+        let loss = self.loss(model, &masked.select(&rows), &targets);
+        let gradients = GradientsParams::from_grads(loss.total.backward(), model);
+        Ok((ShardLoss::Partial(scalar_value(loss.total.without_autodiff())?), gradients))
     }
 }

@@ -19,7 +19,8 @@ use crate::error::{Result, WorkerError};
 use crate::model::TabularEncoder;
 use crate::schedule::LearningRateSchedule;
 use crate::trainers::config::TrainerConfig;
-use crate::trainers::objective::Objective;
+use crate::trainers::exchange::{StepExchange, shard_rows};
+use crate::trainers::objective::{Objective, ShardLoss};
 use crate::trainers::step::{clip_global_norm, flatten_gradients, step_rng, unflatten_gradients};
 
 /// Position of a run, stored in checkpoints.
@@ -245,6 +246,51 @@ impl<O: Objective> Trainer<O> {
     /// As [`Trainer::compute_gradients`].
     pub fn step(&mut self) -> Result<StepReport> {
         let StepGradients { loss, gradients } = self.compute_gradients()?;
+        self.apply_gradients(gradients, loss)
+    }
+
+    /// Runs one data-parallel step as rank `exchange.rank()` of
+    /// `exchange.world_size()`: computes this rank's slice of the global batch,
+    /// sums the gradients over the ranks and applies the same update as every
+    /// other rank. Batches, augmentations and updates do not depend on the
+    /// world size, so any number of ranks follows the same trajectory up to
+    /// float rounding.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError::InvalidConfig`] when the global batch has fewer rows than
+    /// there are ranks, and the errors of the computation and the exchange. The
+    /// model and the position only change when the step succeeds.
+    pub fn data_parallel_step(&mut self, exchange: &mut dyn StepExchange) -> Result<StepReport> {
+        let batch_rows = self.next_batch_rows();
+        let world_size = exchange.world_size();
+        if batch_rows.len() < world_size {
+            return Err(WorkerError::InvalidConfig(format!(
+                "a global batch of {} rows cannot be split across {world_size} workers; lower `workers.max` or raise `training.batch_size`",
+                batch_rows.len()
+            )));
+        }
+        let batch = self.rows.select(&batch_rows);
+        let shard = shard_rows(batch.num_rows, exchange.rank(), world_size);
+        // One augmentation stream for the whole global batch, with no rank in its
+        // seed, so every world size draws the same views.
+        let mut rng = step_rng(self.config.seed, self.state.epoch, self.state.global_step, 0);
+        let model = self.model();
+        let (loss, gradients) = self.objective.sharded_loss_and_gradients(model, &batch, shard, &mut rng, exchange)?;
+        let plain_device = self.device.clone().without_autodiff();
+        let mut gradients = flatten_gradients(model, gradients, &plain_device)?;
+        let loss = match loss {
+            ShardLoss::Global(loss) => {
+                exchange.all_reduce_sum(&mut gradients)?;
+                loss
+            }
+            ShardLoss::Partial(share) => {
+                // The loss shares travel at the end of the gradient buffer.
+                gradients.push(share as f32);
+                exchange.all_reduce_sum(&mut gradients)?;
+                f64::from(gradients.pop().expect("the loss was pushed"))
+            }
+        };
         self.apply_gradients(gradients, loss)
     }
 

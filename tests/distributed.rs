@@ -1,0 +1,179 @@
+//! Distributed jobs end to end: PostgreSQL, an S3 server, one `ssl-coordinator`
+//! process and `ssl-worker` agent processes, all on 127.0.0.1.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ssl_e2e::{Cluster, JOIN_TOKEN, TestDatabase, checkpoint_folders, get_job, is_terminal, submit, wait_for, write_adult_sample};
+use ssl_proto::v1::{self, JobState};
+
+/// The tests start several processes each; one at a time keeps their timing sane
+/// on a small machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A job spec over Adult samples in `dir`: 3000 training rows, batch 256
+/// (11 steps per epoch), probe at 10% of the labels.
+fn adult_spec(dir: &Path, name: &str, method: &str, epochs: u32, workers: (u32, u32), every_steps: u32) -> String {
+    let train = dir.join("train.csv");
+    let test = dir.join("test.csv");
+    if !train.exists() {
+        write_adult_sample("train.csv.gz", 7, 3000, &train);
+        write_adult_sample("test.csv.gz", 9, 1000, &test);
+    }
+    format!(
+        "name: {name}\n\
+         dataset:\n  uri: file://{train}\n  label_column: income\n\
+         method:\n  {method}: {{}}\n\
+         model:\n  encoder_widths: [64, 64]\n  embedding_size: 32\n\
+         training:\n  epochs: {epochs}\n  global_batch_size: 256\n  learning_rate: 0.001\n  seed: 3\n\
+         workers:\n  min: {min}\n  max: {max}\n\
+         checkpoint:\n  every_steps: {every_steps}\n  keep_last: 2\n\
+         evaluation:\n  test_uri: file://{test}\n  label_fractions: [0.1]\n  knn_k: 10\n",
+        train = train.display(),
+        test = test.display(),
+        min = workers.0,
+        max = workers.1,
+    )
+}
+
+/// Asserts the job's result holds an evaluation with SSL and raw scores.
+fn assert_evaluated(job: &v1::Job) {
+    let result: serde_json::Value = serde_json::from_str(&job.result_json).unwrap();
+    let scores = result["evaluation"]["scores"].as_array().unwrap_or_else(|| panic!("no evaluation in {}", job.result_json));
+    assert!(scores.len() >= 2, "{}", job.result_json);
+    assert!(result["steps"].as_u64().unwrap() > 0, "{}", job.result_json);
+}
+
+/// Asserts every checkpoint the coordinator lists is complete in the bucket,
+/// that the bucket holds no incomplete one, and returns the listed steps.
+async fn assert_checkpoints_complete(cluster: &Cluster, client: &mut ssl_e2e::JobClient, job_id: &str) -> Vec<i64> {
+    let listed = client.list_checkpoints(v1::ListCheckpointsRequest { job_id: job_id.to_owned() }).await.unwrap().into_inner().checkpoints;
+    assert!(!listed.is_empty(), "job {job_id} has no checkpoint\n{}", cluster.logs());
+    let folders = checkpoint_folders(cluster, job_id);
+    for checkpoint in &listed {
+        let folder = format!("{:010}", checkpoint.step);
+        assert!(checkpoint.uri.ends_with(&format!("/runs/jobs/{job_id}/checkpoints/{folder}/")), "{}", checkpoint.uri);
+        assert!(folders.contains(&(folder.clone(), true)), "checkpoint {folder} is not complete in the bucket: {folders:?}");
+    }
+    assert!(folders.iter().all(|(_, complete)| *complete), "incomplete checkpoint folders in the bucket: {folders:?}\n{}", cluster.logs());
+    // Retention keeps the last two and the best by loss; expired folders are deleted.
+    assert!(listed.len() <= 3, "{listed:?}");
+    assert_eq!(folders.len(), listed.len(), "bucket {folders:?}, records {listed:?}");
+    listed.iter().map(|checkpoint| checkpoint.step).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_succeed_on_three_workers_and_bad_input_is_reported() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let database = TestDatabase::create().await;
+    let mut cluster = Cluster::start(&database.url);
+    for _ in 0..3 {
+        cluster.start_worker();
+    }
+    let mut client = cluster.client().await;
+    cluster.wait_for_registrations(3).await;
+    let data = tempfile::tempdir().unwrap();
+
+    // A worker with a wrong join token exits with status 2 and says why.
+    let output = cluster.worker_command("intruder", "not-the-join-token").output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(cluster.log("intruder").contains("join token"), "{}", cluster.log("intruder"));
+    // A second worker with a live worker's name is refused.
+    let output = cluster.worker_command("worker-0", JOIN_TOKEN).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+
+    // A dataset that does not exist fails the job with its path; the workers stay.
+    let missing = adult_spec(data.path(), "missing-data", "masked", 1, (3, 3), 5).replace("train.csv\n", "nope.csv\n");
+    let job_id = submit(&mut client, &missing, data.path()).await;
+    let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;
+    assert_eq!(job.state(), JobState::Failed, "{job:?}");
+    assert!(job.message.contains("nope.csv"), "{}", job.message);
+    for index in 0..3 {
+        assert!(cluster.worker_alive(index), "worker {index} exited\n{}", cluster.logs());
+    }
+
+    for method in ["contrastive", "masked"] {
+        // 3 epochs of 11 steps, a checkpoint every 5 steps and at the end.
+        let job_id = submit(&mut client, &adult_spec(data.path(), method, method, 3, (3, 3), 5), data.path()).await;
+        let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;
+        assert_eq!(job.state(), JobState::Succeeded, "{method}: {job:?}\n{}", cluster.logs());
+        assert_eq!(job.generation, 1, "{method}: the worker set never changed");
+        assert_evaluated(&job);
+        let steps = assert_checkpoints_complete(&cluster, &mut client, &job_id).await;
+        assert_eq!(steps.iter().max(), Some(&33), "{method}: {steps:?}");
+    }
+    drop(cluster);
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_survives_a_killed_worker_and_a_coordinator_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let database = TestDatabase::create().await;
+    let mut cluster = Cluster::start(&database.url);
+    for _ in 0..3 {
+        cluster.start_worker();
+    }
+    let mut client = cluster.client().await;
+    cluster.wait_for_registrations(3).await;
+    let data = tempfile::tempdir().unwrap();
+
+    // 100 epochs of 11 steps; checkpoints every 40 steps, so a restart from a
+    // checkpoint would go back by up to 40 steps.
+    let job_id = submit(&mut client, &adult_spec(data.path(), "survivor", "contrastive", 100, (2, 3), 40), data.path()).await;
+    let running = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, |job| {
+        job.progress.as_ref().is_some_and(|progress| progress.step >= 50) || is_terminal(job)
+    })
+    .await;
+    assert_eq!(running.state(), JobState::Running, "{running:?}\n{}", cluster.logs());
+    let step_before_kill = running.progress.as_ref().unwrap().step;
+    let generation = running.generation;
+
+    cluster.kill_worker(2);
+    let recovered = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, |job| job.generation > generation || is_terminal(job)).await;
+    // The survivors carry on: the job does not go back to the queue.
+    assert!(matches!(recovered.state(), JobState::Recovering | JobState::Running), "{recovered:?}\n{}", cluster.logs());
+
+    // A replacement registers and joins at a later generation.
+    let replacement = cluster.start_worker();
+    let grown =
+        wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, |job| job.generation > recovered.generation || is_terminal(job)).await;
+    assert!(grown.generation > recovered.generation, "the replacement never joined: {grown:?}\n{}", cluster.logs());
+
+    // The coordinator dies and comes back; the job carries on.
+    cluster.kill_coordinator();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.start_coordinator();
+    let mut client = cluster.client().await;
+
+    let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}\n{}", cluster.logs());
+    assert_evaluated(&job);
+    let steps = assert_checkpoints_complete(&cluster, &mut client, &job_id).await;
+    assert_eq!(steps.iter().max(), Some(&1100), "{steps:?}");
+
+    // The survivors went on from their in-memory state, not from a checkpoint:
+    // each new generation started at or after the step seen before the kill.
+    let resumed: Vec<u64> = (0..=replacement)
+        .filter(|&index| index != 2)
+        .flat_map(|index| resumed_steps(&cluster.log(&format!("worker-{index}"))))
+        .collect();
+    assert!(!resumed.is_empty(), "no worker continued from memory\n{}", cluster.logs());
+    let repeated = resumed.iter().map(|&step| (step_before_kill as u64).saturating_sub(step)).max().unwrap();
+    assert_eq!(repeated, 0, "steps repeated after the kill: resumed at {resumed:?}, {step_before_kill} seen before");
+    assert!(!cluster.log("coordinator").is_empty());
+    let _ = get_job(&mut client, &job_id).await;
+    drop(cluster);
+    database.drop_database().await;
+}
+
+/// Steps at which a worker's log says a generation continued from in-memory state.
+fn resumed_steps(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|line| line.contains("continuing from the in-memory state"))
+        .filter_map(|line| line.split("step=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect()
+}
