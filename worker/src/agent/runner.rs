@@ -399,7 +399,8 @@ impl Runner {
             ..Default::default()
         };
 
-        let config = RingConfig { timeout: self.peer_timeout, ..RingConfig::new(rank, peers, assignment.generation as u64) };
+        let link_id = ring_id(&assignment.job_id, assignment.generation);
+        let config = RingConfig { timeout: self.peer_timeout, ..RingConfig::new(rank, peers, link_id) };
         let mut ring = Ring::connect(&self.listener, config)?;
         *self.shared.ring.lock().expect("lock") = Some(ring.abort_handle());
         if Self::interrupted(&self.commands, &mut self.pending) {
@@ -564,6 +565,17 @@ fn save_checkpoint(job: &mut JobRun, report: &StepReport, assignment: &Assignmen
     uploader.submit(Upload { checkpoints_uri: assignment.checkpoint_uri.clone(), manifest, files, report });
     job.last_checkpoint = Some(state.global_step);
     Ok(())
+}
+
+/// Identifies one generation of one job in the ring handshake, so a late link
+/// from another job's generation with the same number is refused too.
+fn ring_id(job_id: &str, generation: i64) -> u64 {
+    // FNV-1a over the job id, then the generation.
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for byte in job_id.bytes().chain(generation.to_le_bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// Whether a peer's data-plane listener accepts connections: its process lives.
