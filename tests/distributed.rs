@@ -134,6 +134,9 @@ async fn job_survives_a_killed_worker_and_a_coordinator_restart() {
 
     cluster.kill_worker(2);
     let recovered = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, |job| job.generation > generation || is_terminal(job)).await;
+    // The job names the worker it lost and its rank.
+    let events = job_events(&mut client, &job_id).await;
+    assert!(events.iter().any(|message| message.contains("lost worker `worker-2` (rank")), "{events:?}");
     // The survivors carry on: the job does not go back to the queue.
     assert!(matches!(recovered.state(), JobState::Recovering | JobState::Running), "{recovered:?}\n{}", cluster.logs());
 
@@ -168,6 +171,18 @@ async fn job_survives_a_killed_worker_and_a_coordinator_restart() {
     let _ = get_job(&mut client, &job_id).await;
     drop(cluster);
     database.drop_database().await;
+}
+
+/// Messages of the job's history so far.
+async fn job_events(client: &mut ssl_e2e::JobClient, job_id: &str) -> Vec<String> {
+    let request = v1::WatchJobRequest { id: job_id.to_owned(), after_sequence: 0 };
+    let mut stream = client.watch_job(request).await.unwrap().into_inner();
+    let mut messages = Vec::new();
+    // The history comes first; a short wait after it ends the read.
+    while let Ok(Ok(Some(event))) = tokio::time::timeout(Duration::from_millis(500), stream.message()).await {
+        messages.push(format!("{event:?}"));
+    }
+    messages
 }
 
 /// Steps at which a worker's log says a generation continued from in-memory state.

@@ -254,7 +254,7 @@ impl Cluster {
         names.iter().map(|name| format!("===== {name} =====\n{}", tail(&self.log(name), 4000))).collect::<Vec<_>>().join("\n")
     }
 
-    /// A client of the coordinator's job API, retrying while it starts.
+    /// Connects a client of the coordinator's job API, retrying while the coordinator starts.
     pub async fn client(&self) -> JobClient {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -269,7 +269,7 @@ impl Cluster {
         }
     }
 
-    /// Files under the S3 server's root for `prefix` of the checkpoint bucket.
+    /// Path under the S3 server's root of `key` in the checkpoint bucket.
     pub fn bucket_path(&self, key: &str) -> PathBuf {
         self.s3_root.join(BUCKET).join(key)
     }
@@ -323,12 +323,12 @@ pub async fn wait_for(cluster: &Cluster, client: &mut JobClient, job_id: &str, t
     }
 }
 
-/// Whether the job reached a terminal state.
+/// Checks whether the job reached a terminal state.
 pub fn is_terminal(job: &Job) -> bool {
     matches!(job.state(), JobState::Succeeded | JobState::Failed | JobState::Cancelled)
 }
 
-/// The step folders that hold objects under a job's checkpoint folder in the
+/// Lists the step folders that contain objects under a job's checkpoint folder in the
 /// bucket, with whether each has its manifest. The S3 server keeps a folder
 /// on disk after its last object is deleted; such empty folders are skipped.
 pub fn checkpoint_folders(cluster: &Cluster, job_id: &str) -> Vec<(String, bool)> {

@@ -18,7 +18,8 @@ pub(super) async fn replace_lost_workers(store: &JobStore) -> Result<(), Error> 
         if lost.is_empty() {
             continue;
         }
-        let lost_names = lost.iter().map(|member| format!("`{}`", member.worker_name)).collect::<Vec<_>>().join(", ");
+        let lost_names =
+            lost.iter().map(|member| format!("`{}` (rank {})", member.worker_name, member.rank)).collect::<Vec<_>>().join(", ");
         let (min, _) = worker_range(job)?;
         if survivors.len() >= min {
             continue_without(store, job, &survivors, &lost_names).await?;

@@ -1,7 +1,7 @@
 //! The worker agent: registers with a coordinator, heartbeats, and trains the
 //! generations of jobs that the coordinator assigns, together with its peers.
 //!
-//! Two parts run side by side. The session ([`session`]) is async: it holds the
+//! Two parts run side by side. The session ([`session`]) is async: it keeps the
 //! registration, sends heartbeats with progress and follows the assignment
 //! stream. The runner ([`runner`]) is one plain thread that owns the job's data
 //! and trainer and makes the blocking collective calls; the session hands it
@@ -32,7 +32,7 @@ pub struct AgentConfig {
     /// Address peers connect to, when it differs from the bound one (such as
     /// behind NAT, or when binding `0.0.0.0`).
     pub data_advertise: Option<SocketAddr>,
-    /// Longest wait for a peer during a collective call before it counts as lost.
+    /// Maximum wait for a peer during a collective call before it counts as lost.
     pub peer_timeout: Duration,
 }
 

@@ -533,6 +533,7 @@ fn synchronise_state(
 fn save_checkpoint(job: &mut JobRun, report: &StepReport, assignment: &Assignment, session: &Session, runtime: &Handle) -> Result<(), RunError> {
     let trainer = job.trainer.as_ref().expect("trained");
     let state = trainer.state();
+
     let export_dir = tempfile::tempdir().map_err(|error| RunError::Job(format!("cannot create a temporary folder: {error}")))?;
     let exported = export_encoder(&trainer.encoder(), &trainer.encoder_config(), trainer.profile(), export_dir.path())?;
     let read = |path: &std::path::Path| {
@@ -544,6 +545,7 @@ fn save_checkpoint(job: &mut JobRun, report: &StepReport, assignment: &Assignmen
         ("encoder_config.json".to_owned(), read(&exported.config)?),
         ("profile.json".to_owned(), read(&exported.profile)?),
     ];
+
     let manifest = Manifest {
         format: 1,
         job_id: job.job_id.clone(),
@@ -561,6 +563,7 @@ fn save_checkpoint(job: &mut JobRun, report: &StepReport, assignment: &Assignmen
         uri: String::new(),
         loss: report.loss,
     };
+
     let uploader = job.uploader.get_or_insert_with(|| Uploader::start(runtime, session.client.clone()));
     uploader.submit(Upload { checkpoints_uri: assignment.checkpoint_uri.clone(), manifest, files, report });
     job.last_checkpoint = Some(state.global_step);
@@ -578,7 +581,7 @@ fn ring_id(job_id: &str, generation: i64) -> u64 {
     hash
 }
 
-/// Whether a peer's data-plane listener accepts connections: its process lives.
+/// Checks whether a peer's data-plane listener accepts connections, which means its process lives.
 fn peer_is_alive(address: SocketAddr) -> bool {
     std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
 }
@@ -587,7 +590,7 @@ fn last_loss(shared: &Shared) -> f64 {
     shared.progress.lock().expect("lock").as_ref().map_or(0.0, |progress| progress.loss)
 }
 
-/// The job's result as stored on it: steps, final loss and the evaluation.
+/// Evaluates the trained encoder and builds the result stored on the job: steps and the evaluation.
 fn evaluation_json(job: &mut JobRun, device: &Device) -> Result<String, RunError> {
     let trainer = job.trainer.as_ref().expect("trained");
     let profile = trainer.profile().clone();

@@ -100,7 +100,7 @@ async fn register(client: &WorkerClient, config: &AgentConfig, data_address: Soc
     }
 }
 
-/// Whether a status means this registration is gone for good.
+/// Checks whether a status means this registration is gone for good.
 fn is_lost(status: &Status) -> bool {
     matches!(status.code(), Code::FailedPrecondition | Code::NotFound)
 }

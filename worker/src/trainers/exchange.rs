@@ -1,5 +1,5 @@
-//! What a data-parallel step exchanges between the ranks of a generation, and
-//! which rows of a global batch each rank computes.
+//! The exchange between the ranks of a generation that a data-parallel step
+//! needs, and the rows of a global batch that each rank computes.
 
 use std::ops::Range;
 
