@@ -408,6 +408,8 @@ impl Runner {
         }
 
         if self.job.is_none() {
+            // NOTE: every rank loads the whole dataset, because the coordinator plans
+            // no shards yet; a dataset must fit in each worker's memory.
             let data = JobData::load(&spec)?;
             info!(rows = data.train.num_rows(), "dataset loaded");
             self.job = Some(JobRun { job_id: assignment.job_id.clone(), data, encoded: None, trainer: None, last_checkpoint: None, uploader: None });
