@@ -87,7 +87,13 @@ pub async fn download_verified(folder: &CheckpointFolder, entry: &ManifestEntry,
 fn temporary_file_for(destination: &Path) -> std::io::Result<NamedTempFile> {
     let folder = destination.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = destination.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".part").tempfile_in(folder)
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".part");
+    // Temporary files are private (0600); exported files get the usual 0644.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    builder.tempfile_in(folder)
 }
 
 fn to_hex(bytes: &[u8]) -> String {

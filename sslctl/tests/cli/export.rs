@@ -107,6 +107,11 @@ fn assert_exported(output: &Output, out_dir: &Path, files: &CheckpointFiles) {
     assert_eq!(std::fs::read(&profile).unwrap(), files.profile);
     assert_eq!(std::fs::read(&config).unwrap(), files.encoder_config);
     assert_eq!(folder_entries(out_dir), ["adult.encoder_config.json", "adult.profile.json", "adult.safetensors"]);
+    for path in [&encoder, &profile, &config] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{}", path.display());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
