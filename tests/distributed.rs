@@ -173,6 +173,39 @@ async fn job_survives_a_killed_worker_and_a_coordinator_restart() {
     database.drop_database().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_survive_a_storage_outage() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let database = TestDatabase::create().await;
+    let mut cluster = Cluster::start(&database.url);
+    for _ in 0..2 {
+        cluster.start_worker();
+    }
+    let mut client = cluster.client().await;
+    cluster.wait_for_registrations(2).await;
+    let data = tempfile::tempdir().unwrap();
+
+    // 60 epochs of 11 steps, a checkpoint every 10 steps.
+    let job_id = submit(&mut client, &adult_spec(data.path(), "outage", "masked", 60, (2, 2), 10), data.path()).await;
+    wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, |job| {
+        job.progress.as_ref().is_some_and(|progress| progress.step >= 30) || is_terminal(job)
+    })
+    .await;
+    cluster.s3_proxy.set_down(true);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    cluster.s3_proxy.set_down(false);
+
+    let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}\n{}", cluster.logs());
+    assert_eq!(job.generation, 1, "the outage cost a worker\n{}", cluster.logs());
+    let steps = assert_checkpoints_complete(&cluster, &mut client, &job_id).await;
+    assert_eq!(steps.iter().max(), Some(&660), "{steps:?}");
+    let rank0_log = (0..2).map(|index| cluster.log(&format!("worker-{index}"))).collect::<String>();
+    assert!(rank0_log.contains("checkpoint storage failed; retrying"), "the outage went unnoticed\n{}", cluster.logs());
+    drop(cluster);
+    database.drop_database().await;
+}
+
 /// Messages of the job's history so far.
 async fn job_events(client: &mut ssl_e2e::JobClient, job_id: &str) -> Vec<String> {
     let request = v1::WatchJobRequest { id: job_id.to_owned(), after_sequence: 0 };

@@ -8,6 +8,8 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -108,6 +110,55 @@ pub fn start_s3_server(root: &Path) -> SocketAddr {
     address
 }
 
+/// A TCP proxy on 127.0.0.1 in front of `upstream` that can be taken down and
+/// brought back, to simulate a storage outage: while down it resets open
+/// connections and closes new ones at once.
+pub struct OutageProxy {
+    pub address: SocketAddr,
+    down: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl OutageProxy {
+    pub fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let down = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let (task_down, task_connections) = (down.clone(), connections.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else { continue };
+                    if task_down.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    task_connections.lock().unwrap().push(task.abort_handle());
+                }
+            });
+        });
+        OutageProxy { address, down, connections }
+    }
+
+    /// Takes the proxy down (resetting every open connection) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            for connection in self.connections.lock().unwrap().drain(..) {
+                connection.abort();
+            }
+        }
+    }
+}
+
 /// Adds the API token to every request.
 #[derive(Clone)]
 pub struct ApiToken;
@@ -125,7 +176,9 @@ pub type JobClient = JobServiceClient<InterceptedService<Channel, ApiToken>>;
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub s3_root: PathBuf,
+    /// The address workers reach S3 at: a proxy that tests can take down.
     pub s3_address: SocketAddr,
+    pub s3_proxy: OutageProxy,
     pub database_url: String,
     pub coordinator_port: u16,
     coordinator: Option<Child>,
@@ -138,13 +191,15 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let s3_root = dir.path().join("s3");
         std::fs::create_dir_all(s3_root.join(BUCKET)).unwrap();
-        let s3_address = start_s3_server(&s3_root);
+        let s3_proxy = OutageProxy::start(start_s3_server(&s3_root));
+        let s3_address = s3_proxy.address;
         std::fs::write(dir.path().join("api-tokens"), format!("{API_TOKEN}\n")).unwrap();
         std::fs::write(dir.path().join("join-tokens"), format!("{JOIN_TOKEN}\n")).unwrap();
         let mut cluster = Cluster {
             dir,
             s3_root,
             s3_address,
+            s3_proxy,
             database_url: database_url.to_owned(),
             coordinator_port: free_port(),
             coordinator: None,

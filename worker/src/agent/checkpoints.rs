@@ -127,28 +127,34 @@ pub async fn read_checkpoint_file(uri: &str, name: &str) -> Result<Vec<u8>> {
 
 /// Deletes the checkpoint folder `uri`: the manifest first, so that a deletion
 /// cut short leaves an incomplete checkpoint rather than a broken complete one.
+/// Each call is retried like a write, so an outage delays the deletion rather
+/// than leaving the folder half deleted.
 ///
 /// # Errors
 ///
-/// [`WorkerError::Storage`] when a delete fails.
+/// [`WorkerError::Storage`] when the store keeps failing.
 pub async fn delete_checkpoint(uri: &str) -> Result<()> {
+    use futures::TryStreamExt;
+
     let folder = Folder::new(uri)?;
-    let storage_error = |error: object_store::Error| WorkerError::Storage { uri: folder.uri.clone(), message: error.to_string() };
-    match folder.store.delete(&folder.object(MANIFEST)).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-        Err(error) => return Err(storage_error(error)),
-    }
-    let names: Vec<ObjectPath> = {
-        use futures::TryStreamExt;
-        folder.store.list(Some(&folder.path)).map_ok(|meta| meta.location).try_collect().await.map_err(storage_error)?
-    };
-    for name in names {
-        match folder.store.delete(&name).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(error) => return Err(storage_error(error)),
-        }
+    delete_with_retry(&folder, &folder.object(MANIFEST)).await?;
+    let names: Vec<ObjectPath> =
+        retry(&folder, "", || folder.store.list(Some(&folder.path)).map_ok(|meta| meta.location).try_collect()).await?;
+    for name in &names {
+        delete_with_retry(&folder, name).await?;
     }
     Ok(())
+}
+
+/// Deletes one object; one that does not exist counts as deleted.
+async fn delete_with_retry(folder: &Folder, location: &ObjectPath) -> Result<()> {
+    retry(folder, location.filename().unwrap_or_default(), || async {
+        match folder.store.delete(location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    })
+    .await
 }
 
 async fn put_with_retry(folder: &Folder, name: &str, bytes: Vec<u8>) -> Result<()> {

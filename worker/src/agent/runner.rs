@@ -41,8 +41,16 @@ pub enum Command {
 struct Shared {
     progress: Mutex<Option<v1::AssignmentProgress>>,
     ring: Mutex<Option<AbortHandle>>,
-    /// Job and generation last handed to the runner.
-    assigned: Mutex<Option<(String, i64)>>,
+    /// Job and generation last handed to the runner, and when.
+    assigned: Mutex<Option<Assigned>>,
+}
+
+/// The job and generation last handed to the runner.
+#[derive(Debug, Clone)]
+pub struct Assigned {
+    pub job_id: String,
+    pub generation: i64,
+    pub at: Instant,
 }
 
 /// The session's side of the runner.
@@ -82,12 +90,11 @@ impl RunnerHandle {
     /// Hands over an assignment, unless it repeats the last one (a reopened
     /// stream resends the current assignment).
     pub fn assign(&self, assignment: Assignment) {
-        let key = (assignment.job_id.clone(), assignment.generation);
         let mut assigned = self.shared.assigned.lock().expect("lock");
-        if assigned.as_ref() == Some(&key) {
+        if assigned.as_ref().is_some_and(|last| last.job_id == assignment.job_id && last.generation == assignment.generation) {
             return;
         }
-        *assigned = Some(key);
+        *assigned = Some(Assigned { job_id: assignment.job_id.clone(), generation: assignment.generation, at: Instant::now() });
         drop(assigned);
         self.interrupt(Command::Assign(Box::new(assignment)));
     }
@@ -103,7 +110,7 @@ impl RunnerHandle {
     }
 
     /// Job and generation last handed to the runner.
-    pub fn assigned(&self) -> Option<(String, i64)> {
+    pub fn assigned(&self) -> Option<Assigned> {
         self.shared.assigned.lock().expect("lock").clone()
     }
 
@@ -112,13 +119,15 @@ impl RunnerHandle {
         self.shared.progress.lock().expect("lock").clone()
     }
 
-    /// Queues `command` and ends the collective call in progress, which belongs
-    /// to a generation the command replaces.
+    /// Ends the collective call in progress, which belongs to a generation that
+    /// `command` replaces, then queues `command`. In the other order the runner
+    /// could take the command and connect its new ring before the abort, which
+    /// would then end the new ring.
     fn interrupt(&self, command: Command) {
-        let _ = self.commands.send(command);
-        if let Some(ring) = self.shared.ring.lock().expect("lock").as_ref() {
+        if let Some(ring) = self.shared.ring.lock().expect("lock").take() {
             ring.abort();
         }
+        let _ = self.commands.send(command);
     }
 }
 

@@ -107,21 +107,23 @@ fn is_lost(status: &Status) -> bool {
 
 /// Sends heartbeats until the coordinator declares the worker lost; returns why.
 async fn heartbeat(mut client: WorkerClient, worker_id: &str, interval: Duration, runner: &RunnerHandle) -> String {
-    // Heartbeats that named another job than the runner's, in a row; one alone
-    // may race an assignment on its way.
+    // Heartbeats sent after the current assignment arrived that named another
+    // job, in a row. A heartbeat sent earlier may describe the time before the
+    // assignment, so it does not count.
     let mut mismatches = 0;
     loop {
         tokio::time::sleep(interval).await;
+        let sent_at = Instant::now();
         let request = v1::HeartbeatRequest { worker_id: worker_id.to_owned(), progress: runner.progress() };
         match client.heartbeat(request).await {
             Ok(response) => {
                 let response = response.into_inner();
                 match runner.assigned() {
-                    Some((job_id, _)) if job_id != response.job_id => {
+                    Some(assigned) if assigned.at < sent_at && assigned.job_id != response.job_id => {
                         mismatches += 1;
                         if mismatches >= 2 {
-                            info!(job_id, "the coordinator no longer counts this worker in the job; leaving it");
-                            runner.release(job_id);
+                            info!(job_id = assigned.job_id, "the coordinator no longer counts this worker in the job; leaving it");
+                            runner.release(assigned.job_id);
                             mismatches = 0;
                         }
                     }
