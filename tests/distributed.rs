@@ -2,7 +2,7 @@
 //! process and `ssl-worker` agent processes, all on 127.0.0.1.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use ssl_e2e::{Cluster, JOIN_TOKEN, TestDatabase, checkpoint_folders, get_job, is_terminal, submit, wait_for, write_adult_sample};
@@ -13,6 +13,30 @@ use ssl_proto::v1::{self, JobState};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What each test runs against, started by [`start_service`].
+struct Service {
+    _serial: MutexGuard<'static, ()>,
+    database: TestDatabase,
+    cluster: Cluster,
+    client: ssl_e2e::JobClient,
+    /// Folder for the Adult samples and spec files.
+    data: tempfile::TempDir,
+}
+
+/// Takes the serial lock, creates a database and starts a coordinator with
+/// `workers` registered worker agents.
+async fn start_service(workers: usize) -> Service {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let database = TestDatabase::create().await;
+    let mut cluster = Cluster::start(&database.url);
+    for _ in 0..workers {
+        cluster.start_worker();
+    }
+    let client = cluster.client().await;
+    cluster.wait_for_registrations(workers).await;
+    Service { _serial, database, cluster, client, data: tempfile::tempdir().unwrap() }
+}
 
 /// A job spec over Adult samples in `dir`: 3000 training rows, batch 256
 /// (11 steps per epoch), probe at 10% of the labels.
@@ -67,15 +91,7 @@ async fn assert_checkpoints_complete(cluster: &Cluster, client: &mut ssl_e2e::Jo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_succeed_on_three_workers_and_bad_input_is_reported() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let database = TestDatabase::create().await;
-    let mut cluster = Cluster::start(&database.url);
-    for _ in 0..3 {
-        cluster.start_worker();
-    }
-    let mut client = cluster.client().await;
-    cluster.wait_for_registrations(3).await;
-    let data = tempfile::tempdir().unwrap();
+    let Service { _serial, database, mut cluster, mut client, data } = start_service(3).await;
 
     // A worker with a wrong join token exits with status 2 and says why.
     let output = cluster.worker_command("intruder", "not-the-join-token").output().unwrap();
@@ -111,15 +127,7 @@ async fn jobs_succeed_on_three_workers_and_bad_input_is_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_survives_a_killed_worker_and_a_coordinator_restart() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let database = TestDatabase::create().await;
-    let mut cluster = Cluster::start(&database.url);
-    for _ in 0..3 {
-        cluster.start_worker();
-    }
-    let mut client = cluster.client().await;
-    cluster.wait_for_registrations(3).await;
-    let data = tempfile::tempdir().unwrap();
+    let Service { _serial, database, mut cluster, mut client, data } = start_service(3).await;
 
     // 100 epochs of 11 steps; checkpoints every 40 steps, so a restart from a
     // checkpoint would go back by up to 40 steps.
@@ -175,15 +183,7 @@ async fn job_survives_a_killed_worker_and_a_coordinator_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_survive_a_storage_outage() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let database = TestDatabase::create().await;
-    let mut cluster = Cluster::start(&database.url);
-    for _ in 0..2 {
-        cluster.start_worker();
-    }
-    let mut client = cluster.client().await;
-    cluster.wait_for_registrations(2).await;
-    let data = tempfile::tempdir().unwrap();
+    let Service { _serial, database, cluster, mut client, data } = start_service(2).await;
 
     // 60 epochs of 11 steps, a checkpoint every 10 steps.
     let job_id = submit(&mut client, &adult_spec(data.path(), "outage", "masked", 60, (2, 2), 10), data.path()).await;
