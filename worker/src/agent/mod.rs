@@ -16,6 +16,8 @@ pub mod uploads;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::device::DeviceChoice;
+
 pub use session::run_agent;
 
 /// Settings of one agent process.
@@ -34,6 +36,8 @@ pub struct AgentConfig {
     pub data_advertise: Option<SocketAddr>,
     /// Maximum wait for a peer during a collective call before it counts as lost.
     pub peer_timeout: Duration,
+    /// Compute device the agent trains on.
+    pub device: DeviceChoice,
 }
 
 /// Errors that end the agent.

@@ -62,7 +62,7 @@ pub struct RunnerHandle {
 impl RunnerHandle {
     /// Starts the runner thread. `listener` accepts peers' data-plane links;
     /// `runtime` runs the runner's RPCs and storage calls.
-    pub fn spawn(listener: TcpListener, runtime: Handle, peer_timeout: Duration) -> RunnerHandle {
+    pub fn spawn(listener: TcpListener, runtime: Handle, peer_timeout: Duration, device: Device) -> RunnerHandle {
         let (commands, receiver) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared::default());
         let runner = Runner {
@@ -74,7 +74,7 @@ impl RunnerHandle {
             shared: shared.clone(),
             session: None,
             job: None,
-            device: Device::flex(),
+            device,
         };
         std::thread::Builder::new()
             .name("runner".to_owned())

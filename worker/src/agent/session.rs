@@ -12,6 +12,7 @@ use tracing::{Instrument, info, warn};
 use super::client::{WorkerClient, worker_client};
 use super::runner::RunnerHandle;
 use super::{AgentConfig, AgentError};
+use crate::device::make_device;
 
 /// Longest pause between attempts to reach an unavailable coordinator.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -33,7 +34,8 @@ pub async fn run_agent(config: AgentConfig, shutdown: impl Future<Output = ()>) 
         )));
     }
     let client = worker_client(&config.coordinator, &config.join_token)?;
-    let runner = RunnerHandle::spawn(listener, tokio::runtime::Handle::current(), config.peer_timeout);
+    let device = make_device(config.device).map_err(|error| AgentError::InvalidConfig(format!("--device: {error}")))?;
+    let runner = RunnerHandle::spawn(listener, tokio::runtime::Handle::current(), config.peer_timeout, device);
     info!(name = config.name, coordinator = config.coordinator, %data_address, "worker agent starting");
 
     tokio::pin!(shutdown);
@@ -71,7 +73,7 @@ async fn register(client: &WorkerClient, config: &AgentConfig, data_address: Soc
         name: config.name.clone(),
         data_address: data_address.to_string(),
         capabilities: Some(v1::WorkerCapabilities {
-            backend: "cpu".to_owned(),
+            backend: config.device.backend_name().to_owned(),
             devices: 1,
             memory_bytes: available_memory_bytes(),
         }),

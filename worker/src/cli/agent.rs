@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::agent::{AgentConfig, AgentError};
+use crate::device::DeviceChoice;
 
 /// Flags of the agent mode, used when no subcommand is given.
 #[derive(Debug, Clone, Args)]
@@ -34,6 +35,9 @@ pub struct AgentArgs {
     /// Seconds to wait for a peer during an exchange before reporting it unreachable.
     #[arg(long, default_value_t = 30)]
     pub peer_timeout_secs: u64,
+    /// Compute device to train on.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
 }
 
 impl AgentArgs {
@@ -71,6 +75,7 @@ impl AgentArgs {
             data_listen: self.data_listen,
             data_advertise: self.data_advertise,
             peer_timeout: Duration::from_secs(self.peer_timeout_secs),
+            device: self.device,
         })
     }
 }
@@ -111,5 +116,55 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Command {
+        #[command(flatten)]
+        agent: AgentArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<AgentConfig, AgentError> {
+        let mut argv = vec!["ssl-worker"];
+        argv.extend_from_slice(args);
+        Command::try_parse_from(argv).unwrap().agent.to_config()
+    }
+
+    #[test]
+    fn flags_build_the_config() {
+        let config = config(&["--coordinator", "http://127.0.0.1:1", "--join-token", " token ", "--name", "w1", "--device", "cpu"]).unwrap();
+        assert_eq!(config.join_token, "token");
+        assert_eq!(config.name, "w1");
+        assert_eq!(config.peer_timeout, Duration::from_secs(30));
+        assert_eq!(config.device, DeviceChoice::Cpu);
+        assert_eq!(config.data_listen.to_string(), "127.0.0.1:0");
+    }
+
+    #[test]
+    fn missing_or_empty_settings_are_rejected() {
+        let error = config(&["--join-token", "token"]).unwrap_err();
+        assert!(error.to_string().contains("--coordinator URL"), "{error}");
+        let error = config(&["--coordinator", "http://127.0.0.1:1"]).unwrap_err();
+        assert!(error.to_string().contains("--join-token"), "{error}");
+        let error = config(&["--coordinator", "http://127.0.0.1:1", "--join-token", " "]).unwrap_err();
+        assert!(error.to_string().contains("empty"), "{error}");
+        let error = config(&["--coordinator", "http://127.0.0.1:1", "--join-token", "t", "--peer-timeout-secs", "0"]).unwrap_err();
+        assert!(error.to_string().contains("--peer-timeout-secs"), "{error}");
+    }
+
+    #[test]
+    fn token_file_first_line_is_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("join");
+        std::fs::write(&path, "from-file\nignored\n").unwrap();
+        let config = config(&["--coordinator", "http://127.0.0.1:1", "--join-token-file", path.to_str().unwrap()]).unwrap();
+        assert_eq!(config.join_token, "from-file");
     }
 }

@@ -3,25 +3,16 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::Device;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
 use crate::checkpoint::export_encoder;
 use crate::cli::progress::Progress;
+pub use crate::device::{DeviceChoice, make_device};
 use crate::error::{Result, WorkerError};
 use crate::eval::EvaluationReport;
 use crate::job::{PreparedJob, evaluate_trainer, pretrain};
 use crate::trainers::MethodConfig;
-
-/// Compute device for training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DeviceChoice {
-    /// Flex CPU backend, multi-threaded.
-    Cpu,
-    /// GPU through wgpu; needs the `wgpu` cargo feature.
-    Wgpu,
-}
 
 /// Arguments of `ssl-worker train`.
 #[derive(Debug, Clone, Args)]
@@ -63,21 +54,6 @@ pub struct TrainOutcome {
     pub epoch_losses: Vec<f64>,
     pub training_seconds: f64,
     pub evaluation: Option<EvaluationReport>,
-}
-
-/// Creates the compute device for `choice`.
-///
-/// # Errors
-///
-/// [`WorkerError::InvalidConfig`] for `wgpu` in a build without the `wgpu` feature.
-pub fn make_device(choice: DeviceChoice) -> Result<Device> {
-    match choice {
-        DeviceChoice::Cpu => Ok(Device::flex()),
-        #[cfg(feature = "wgpu")]
-        DeviceChoice::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-        #[cfg(not(feature = "wgpu"))]
-        DeviceChoice::Wgpu => Err(WorkerError::InvalidConfig("this build has no wgpu support; rebuild with `--features wgpu`".to_owned())),
-    }
 }
 
 /// Reads and normalises the spec, applies the overrides, trains, evaluates,
