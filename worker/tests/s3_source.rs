@@ -5,37 +5,11 @@ mod support;
 
 use std::net::SocketAddr;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use ssl_e2e::{S3_ACCESS_KEY, S3_SECRET_KEY, start_s3_server};
 use ssl_worker::WorkerError;
 use ssl_worker::data::{TableFormat, read_table};
 
-const ACCESS_KEY: &str = "ssl-test-access-key";
-const SECRET_KEY: &str = "ssl-test-secret-key-0123456789";
 const BUCKET: &str = "datasets";
-
-/// Serves the folder `root` as S3 on an ephemeral port until the process exits.
-fn start_s3_server(root: &std::path::Path) -> SocketAddr {
-    let filesystem = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
-    let mut builder = s3s::service::S3ServiceBuilder::new(filesystem);
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-    let service = builder.build();
-
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let connections = ConnectionBuilder::new(TokioExecutor::new());
-            loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
-                let connection = connections.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                tokio::spawn(connection);
-            }
-        });
-    });
-    address
-}
 
 /// Points object_store's environment configuration at the test server.
 fn configure_environment(address: SocketAddr, secret: &str) {
@@ -43,7 +17,7 @@ fn configure_environment(address: SocketAddr, secret: &str) {
     // environment while it changes.
     unsafe {
         std::env::set_var("AWS_ENDPOINT_URL", format!("http://{address}"));
-        std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
+        std::env::set_var("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY);
         std::env::set_var("AWS_SECRET_ACCESS_KEY", secret);
         std::env::set_var("AWS_REGION", "us-east-1");
         std::env::set_var("AWS_ALLOW_HTTP", "true");
@@ -58,7 +32,7 @@ fn s3_tables_read_with_signed_requests() {
     std::fs::create_dir_all(&object_dir).unwrap();
     std::fs::copy(support::adult_path("test.csv.gz"), object_dir.join("test.csv.gz")).unwrap();
     let address = start_s3_server(root.path());
-    configure_environment(address, SECRET_KEY);
+    configure_environment(address, S3_SECRET_KEY);
 
     let uri = format!("s3://{BUCKET}/adult/test.csv.gz");
     let table = read_table(&uri, TableFormat::Csv).unwrap();

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use sha2::{Digest, Sha256};
 use ssl_coordinator::store::CheckpointRecord;
+
+use ssl_e2e::{S3_ACCESS_KEY, S3_SECRET_KEY, start_s3_server};
 
 use crate::support::{Coordinator, Output};
 
@@ -256,37 +256,7 @@ async fn export_invalid_out_exits_2() {
     assert_eq!(output.code, 2, "{output}");
 }
 
-const S3_ACCESS_KEY: &str = "sslctl-test-access-key";
-const S3_SECRET_KEY: &str = "sslctl-test-secret-key-0123456789";
 const S3_BUCKET: &str = "checkpoints";
-
-/// Serves the folder `root` as S3 (s3s-fs, SigV4 checked) on an ephemeral
-/// 127.0.0.1 port until the test process exits.
-fn start_s3_server(root: &Path) -> SocketAddr {
-    let filesystem = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
-    let mut builder = s3s::service::S3ServiceBuilder::new(filesystem);
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_ACCESS_KEY, S3_SECRET_KEY));
-    let service = builder.build();
-
-    // The server runs on its own thread and runtime, so it keeps serving requests
-    // while the test's runtime waits for the sslctl process.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let connections = ConnectionBuilder::new(TokioExecutor::new());
-            loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
-                let connection = connections.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                tokio::spawn(connection);
-            }
-        });
-    });
-    address
-}
 
 /// Runs `sslctl` with S3 settings for the server at `address` in its environment.
 async fn sslctl_with_s3(coordinator: &Coordinator, address: SocketAddr, secret: &str, args: &[&str]) -> Output {
