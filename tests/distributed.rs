@@ -38,8 +38,9 @@ async fn start_service(workers: usize) -> Service {
     Service { _serial, database, cluster, client, data: tempfile::tempdir().unwrap() }
 }
 
-/// A job spec over Adult samples in `dir`: 3000 training rows, batch 256
-/// (11 steps per epoch), probe at 10% of the labels.
+/// Writes Adult samples to `dir` once and returns a job spec over them. The
+/// spec trains on 3000 rows with batch 256 (11 steps per epoch) and probes at
+/// 10% of the labels.
 fn adult_spec(dir: &Path, name: &str, method: &str, epochs: u32, workers: (u32, u32), every_steps: u32) -> String {
     let train = dir.join("train.csv");
     let test = dir.join("test.csv");
@@ -63,7 +64,7 @@ fn adult_spec(dir: &Path, name: &str, method: &str, epochs: u32, workers: (u32, 
     )
 }
 
-/// Asserts the job's result holds an evaluation with SSL and raw scores.
+/// Asserts the job's result contains an evaluation with SSL and raw scores.
 fn assert_evaluated(job: &v1::Job) {
     let result: serde_json::Value = serde_json::from_str(&job.result_json).unwrap();
     let scores = result["evaluation"]["scores"].as_array().unwrap_or_else(|| panic!("no evaluation in {}", job.result_json));
@@ -72,7 +73,7 @@ fn assert_evaluated(job: &v1::Job) {
 }
 
 /// Asserts every checkpoint the coordinator lists is complete in the bucket,
-/// that the bucket holds no incomplete one, and returns the listed steps.
+/// that the bucket contains no incomplete one, and returns the listed steps.
 async fn assert_checkpoints_complete(cluster: &Cluster, client: &mut ssl_e2e::JobClient, job_id: &str) -> Vec<i64> {
     let listed = client.list_checkpoints(v1::ListCheckpointsRequest { job_id: job_id.to_owned() }).await.unwrap().into_inner().checkpoints;
     assert!(!listed.is_empty(), "job {job_id} has no checkpoint\n{}", cluster.logs());
@@ -90,10 +91,10 @@ async fn assert_checkpoints_complete(cluster: &Cluster, client: &mut ssl_e2e::Jo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_succeed_on_three_workers_and_bad_input_is_reported() {
+async fn three_workers_run_jobs() {
     let Service { _serial, database, mut cluster, mut client, data } = start_service(3).await;
 
-    // A worker with a wrong join token exits with status 2 and says why.
+    // A worker with a wrong join token exits with status 2 and names the problem.
     let output = cluster.worker_command("intruder", "not-the-join-token").output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(cluster.log("intruder").contains("join token"), "{}", cluster.log("intruder"));
@@ -126,7 +127,7 @@ async fn jobs_succeed_on_three_workers_and_bad_input_is_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn job_survives_a_killed_worker_and_a_coordinator_restart() {
+async fn job_survives_worker_and_coordinator_loss() {
     let Service { _serial, database, mut cluster, mut client, data } = start_service(3).await;
 
     // 100 epochs of 11 steps; checkpoints every 40 steps, so a restart from a
@@ -218,7 +219,7 @@ async fn job_events(client: &mut ssl_e2e::JobClient, job_id: &str) -> Vec<String
     messages
 }
 
-/// Steps at which a worker's log says a generation continued from in-memory state.
+/// Parses the steps at which a worker's log reports that a generation continued from in-memory state.
 fn resumed_steps(log: &str) -> Vec<u64> {
     log.lines()
         .filter(|line| line.contains("continuing from the in-memory state"))

@@ -254,7 +254,7 @@ impl Cluster {
             .env("AWS_ALLOW_HTTP", "true");
     }
 
-    /// A worker agent command with the given join token; not started.
+    /// Builds the command of a worker agent with the given join token, without starting it.
     pub fn worker_command(&self, name: &str, join_token: &str) -> Command {
         let mut command = Command::new(binary("ssl-worker"));
         command
@@ -292,17 +292,17 @@ impl Cluster {
         }
     }
 
-    /// Whether worker `index` still runs.
+    /// Checks whether worker `index` still runs.
     pub fn worker_alive(&mut self, index: usize) -> bool {
         self.workers[index].as_mut().is_some_and(|child| child.try_wait().unwrap().is_none())
     }
 
-    /// The log a process wrote, for assertions and failure messages.
+    /// Reads the log a process wrote, for assertions and failure messages.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    /// Every process's log, for a failure message.
+    /// Collects the end of every process's log, for a failure message.
     pub fn logs(&self) -> String {
         let mut names = vec!["coordinator".to_owned()];
         names.extend((0..self.workers.len()).map(|index| format!("worker-{index}")));

@@ -103,8 +103,8 @@ impl JobData {
         encode_table(profile, &self.train)
     }
 
-    /// The evaluation of an encoder trained on `rows` (encoded with `profile`);
-    /// `None` when evaluation is off.
+    /// Builds the evaluation of an encoder trained on `rows` (encoded with
+    /// `profile`). Returns `None` when evaluation is off.
     ///
     /// # Errors
     ///

@@ -45,10 +45,10 @@ fn follow(trainer: &mut AnyTrainer, exchange: &mut dyn ssl_worker::trainers::Ste
     Trajectory { losses, embeddings }
 }
 
-/// A trainer restored from `initial`. Seeded initialisation draws from the
-/// backend's process-wide generator, which concurrent tests share, so every
-/// trainer starts from the same saved state instead, as ranks start from rank
-/// 0's broadcast state in the agent.
+/// Restores a trainer from `initial`. Seeded initialisation draws from the
+/// backend's process-wide generator, which concurrent tests share. So every
+/// trainer starts from one saved state, as ranks start from rank 0's broadcast
+/// state in the agent.
 fn restored(job: &PreparedJob, initial: &[u8]) -> AnyTrainer {
     AnyTrainer::from_checkpoint(initial, job.rows.clone(), &Device::flex()).unwrap()
 }

@@ -48,7 +48,7 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
 
-/// Where a checkpoint folder lives: the store, and the folder's path and URI.
+/// A checkpoint folder's location: the store, and the folder's path and URI.
 struct Folder {
     store: Arc<dyn ObjectStore>,
     path: ObjectPath,

@@ -4,7 +4,7 @@
 //! Two parts run side by side. The session ([`session`]) is async: it keeps the
 //! registration, sends heartbeats with progress and follows the assignment
 //! stream. The runner ([`runner`]) is one plain thread that owns the job's data
-//! and trainer and makes the blocking collective calls; the session hands it
+//! and trainer and makes the blocking collective calls. The session hands it
 //! assignments and releases, and aborts its ring when they arrive mid-step.
 
 pub mod checkpoints;

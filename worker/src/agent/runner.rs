@@ -24,7 +24,7 @@ use crate::error::WorkerError;
 use crate::job::{JobData, evaluate_trainer};
 use crate::trainers::{AnyTrainer, StepExchange, StepReport, shard_rows};
 
-/// What the session asks of the runner.
+/// A request from the session to the runner.
 pub enum Command {
     /// A new registration: report with this client and worker id from now on.
     Session { client: WorkerClient, worker_id: String },
@@ -131,7 +131,7 @@ impl RunnerHandle {
     }
 }
 
-/// How a generation's run ended without an error.
+/// The end of a generation's run without an error.
 enum Outcome {
     /// Training and, on rank 0, evaluation and the result report are done.
     Finished,
@@ -139,11 +139,11 @@ enum Outcome {
     Interrupted,
 }
 
-/// Why a generation's run failed.
+/// The cause of a failed generation run.
 enum RunError {
     /// The job cannot succeed on any workers, such as a missing dataset.
     Job(String),
-    /// A peer of the generation did not answer.
+    /// A peer of the generation did not respond.
     Peer { rank: usize, message: String, timed_out: bool },
     /// A newer command arrived during a collective call.
     Interrupted,
@@ -248,8 +248,8 @@ impl Runner {
         }
     }
 
-    /// The next command to act on; of several queued assignments only the last
-    /// one counts. `None` once the session is gone.
+    /// Returns the next command to act on, or `None` once the session is gone.
+    /// Of several queued assignments only the last one counts.
     fn next_command(&mut self) -> Option<Command> {
         let mut command = match self.pending.take() {
             Some(command) => command,
@@ -338,10 +338,10 @@ impl Runner {
         }
     }
 
-    /// Reports the job's result. The job must be `RUNNING`, which the first
-    /// heartbeat with progress brings about, so a heartbeat goes first; the
-    /// report is retried while the coordinator is unreachable, and given up
-    /// when a newer generation has taken over, which reports it instead.
+    /// Reports the job's result. Only a `RUNNING` job accepts it, and the first
+    /// heartbeat with progress starts the job, so a heartbeat goes first. The
+    /// report is retried while the coordinator is unreachable. It is dropped when
+    /// a newer generation has taken over, because that generation reports it.
     fn report_result(&mut self, session: &Session, assignment: &Assignment, result_json: String) {
         let request = v1::ReportResultRequest {
             worker_id: session.worker_id.clone(),

@@ -14,7 +14,7 @@ use super::runner::RunnerHandle;
 use super::{AgentConfig, AgentError};
 use crate::device::make_device;
 
-/// Longest pause between attempts to reach an unavailable coordinator.
+/// Maximum pause between attempts to reach an unavailable coordinator.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs the agent until `shutdown` completes.

@@ -92,7 +92,8 @@ mod tests {
                 assert_eq!(shards[world - 1].end, batch);
                 for pair in shards.windows(2) {
                     assert_eq!(pair[0].end, pair[1].start);
-                    assert!(pair[0].len() >= pair[1].len() && pair[0].len() <= pair[1].len() + 1);
+                    assert!(pair[0].len() >= pair[1].len(), "batch {batch}, world {world}: {pair:?}");
+                    assert!(pair[0].len() <= pair[1].len() + 1, "batch {batch}, world {world}: {pair:?}");
                 }
             }
         }

@@ -42,11 +42,11 @@ pub trait Objective: Send {
     /// [`crate::WorkerError::Tensor`] when reading a value back from the device fails.
     fn loss_and_gradients(&self, model: &Self::Model, batch: &EncodedRows, rng: &mut ChaCha8Rng) -> Result<(f64, GradientsParams)>;
 
-    /// One rank's part of a data-parallel step on the global `batch`: augments
-    /// the whole batch with `rng` (the same stream on every rank), computes the
-    /// rows `shard` of it, and exchanges what the loss needs from the other ranks.
-    /// The returned gradients are this rank's share: their sum over the ranks is
-    /// the gradient of the global batch's loss, as one process would compute it.
+    /// Computes one rank's part of a data-parallel step on the global `batch`.
+    /// It augments the whole batch with `rng` (the same stream on every rank),
+    /// computes the rows `shard` of it, and exchanges with the other ranks what
+    /// the loss needs. The returned gradients are this rank's share, and their
+    /// sum over the ranks is the gradient of the global batch's loss.
     ///
     /// # Errors
     ///

@@ -270,6 +270,7 @@ impl<O: Objective> Trainer<O> {
                 batch_rows.len()
             )));
         }
+
         let batch = self.rows.select(&batch_rows);
         let shard = shard_rows(batch.num_rows, exchange.rank(), world_size);
         // One augmentation stream for the whole global batch, with no rank in its
@@ -277,6 +278,7 @@ impl<O: Objective> Trainer<O> {
         let mut rng = step_rng(self.config.seed, self.state.epoch, self.state.global_step, 0);
         let model = self.model();
         let (loss, gradients) = self.objective.sharded_loss_and_gradients(model, &batch, shard, &mut rng, exchange)?;
+
         let plain_device = self.device.clone().without_autodiff();
         let mut gradients = flatten_gradients(model, gradients, &plain_device)?;
         let loss = match loss {
@@ -291,6 +293,7 @@ impl<O: Objective> Trainer<O> {
                 f64::from(gradients.pop().expect("the loss was pushed"))
             }
         };
+
         self.apply_gradients(gradients, loss)
     }
 
