@@ -195,6 +195,7 @@ async fn checkpoints_survive_a_storage_outage() {
     cluster.s3_proxy.set_down(true);
     tokio::time::sleep(Duration::from_secs(4)).await;
     cluster.s3_proxy.set_down(false);
+    assert!(cluster.s3_proxy.refused_connections() > 0, "no storage request was made during the outage\n{}", cluster.logs());
 
     let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;
     assert_eq!(job.state(), JobState::Succeeded, "{job:?}\n{}", cluster.logs());

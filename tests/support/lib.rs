@@ -8,7 +8,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,7 @@ pub struct OutageProxy {
     pub address: SocketAddr,
     down: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    refused: Arc<AtomicUsize>,
 }
 
 impl OutageProxy {
@@ -126,7 +127,8 @@ impl OutageProxy {
         let address = listener.local_addr().unwrap();
         let down = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let (task_down, task_connections) = (down.clone(), connections.clone());
+        let refused = Arc::new(AtomicUsize::new(0));
+        let (task_down, task_connections, task_refused) = (down.clone(), connections.clone(), refused.clone());
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             runtime.block_on(async move {
@@ -134,6 +136,7 @@ impl OutageProxy {
                 loop {
                     let Ok((mut client, _)) = listener.accept().await else { continue };
                     if task_down.load(Ordering::SeqCst) {
+                        task_refused.fetch_add(1, Ordering::SeqCst);
                         continue;
                     }
                     let task = tokio::spawn(async move {
@@ -145,7 +148,12 @@ impl OutageProxy {
                 }
             });
         });
-        OutageProxy { address, down, connections }
+        OutageProxy { address, down, connections, refused }
+    }
+
+    /// Connections closed at once because the proxy was down.
+    pub fn refused_connections(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 
     /// Takes the proxy down (resetting every open connection) or brings it back.

@@ -1,11 +1,12 @@
 //! Fetching whole objects through `object_store` from `file://` and `s3://` URIs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, RetryConfig};
 
 use crate::error::{Result, WorkerError};
 
@@ -63,6 +64,17 @@ fn local_path(uri: &str) -> Option<&str> {
     }
 }
 
+/// How `object_store` retries one S3 request by itself: briefly, so that a
+/// longer outage reaches the caller's own retry loop, which logs each failure
+/// (checkpoint writes keep trying for minutes; see `agent::checkpoints`).
+fn s3_retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), base: 2.0 },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(10),
+    }
+}
+
 /// Splits a URI of an object or a folder (`s3://bucket/prefix/`,
 /// `file:///dir/`) into the store that serves it and its path in that store,
 /// whether or not anything exists there yet.
@@ -80,6 +92,7 @@ pub fn locate(uri: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
         }
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
+            .with_retry(s3_retry())
             .build()
             .map_err(|error| invalid(error.to_string()))?;
         let path = ObjectPath::parse(key.trim_end_matches('/')).map_err(|error| invalid(error.to_string()))?;
