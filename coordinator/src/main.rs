@@ -60,6 +60,11 @@ struct Args {
     #[arg(long, env = "SSL_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
+    /// File to write the bound gRPC address to (`IP:PORT`) once the coordinator
+    /// listens; with `--listen 127.0.0.1:0`, it tells a launcher which port was picked.
+    #[arg(long, value_name = "FILE")]
+    address_file: Option<PathBuf>,
+
     /// Storage URI that workers write checkpoints under, one folder per job:
     /// `file:///ABSOLUTE/PATH` or `s3://BUCKET[/PREFIX]`. S3 settings and credentials
     /// come from the workers' `AWS_*` environment variables.
@@ -84,7 +89,7 @@ fn main() -> ExitCode {
         }
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-    match runtime.block_on(run(args.listen, config)) {
+    match runtime.block_on(run(args.listen, args.address_file.as_deref(), config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "coordinator failed");
@@ -93,10 +98,22 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(listen: SocketAddr, config: ServerConfig) -> anyhow::Result<()> {
+async fn run(listen: SocketAddr, address_file: Option<&Path>, config: ServerConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("failed to listen on {listen}"))?;
+    if let Some(path) = address_file {
+        write_address_file(path, listener.local_addr()?)?;
+    }
     serve(listener, config, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Writes `address` to `path` through a temporary file and a rename, so that a reader
+/// never sees a partial address.
+fn write_address_file(path: &Path, address: SocketAddr) -> anyhow::Result<()> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, address.to_string())
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("cannot write --address-file {}", path.display()))
 }
 
 /// Builds the server configuration from the arguments, reading token and TLS files.
