@@ -12,6 +12,7 @@ use ssl_proto::v1::{Checkpoint, Job, JobProgress, JobSpec};
 
 use crate::cli::OutputFormat;
 use crate::error::Error;
+use crate::evaluation::JobResult;
 
 /// Printed in a table cell that has no value.
 const EMPTY_CELL: &str = "-";
@@ -190,6 +191,15 @@ fn write_job_details(out: &mut impl Write, job: &Job) -> Result<(), Error> {
         writeln!(out, "{:<12}{value}", format!("{key}:"))?;
     }
 
+    if let Some(evaluation) = JobResult::parse(&job.result_json).and_then(|result| result.evaluation) {
+        writeln!(out, "Evaluation:")?;
+        let mut table = Vec::new();
+        evaluation.write_table(&mut table)?;
+        for line in String::from_utf8_lossy(&table).lines() {
+            writeln!(out, "  {line}")?;
+        }
+    }
+
     let Some(spec) = &job.spec else { return Ok(()) };
     writeln!(out, "Spec:")?;
     for line in serde_yaml::to_string(spec)?.lines() {
@@ -199,7 +209,7 @@ fn write_job_details(out: &mut impl Write, job: &Job) -> Result<(), Error> {
 }
 
 /// Writes left-aligned columns separated by two spaces; the last column is not padded.
-fn write_table(out: &mut impl Write, headers: &[&str], rows: &[Vec<String>]) -> Result<(), Error> {
+pub fn write_table(out: &mut impl Write, headers: &[&str], rows: &[Vec<String>]) -> Result<(), Error> {
     let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -316,6 +326,24 @@ mod tests {
         assert_eq!(value["state"].as_str(), Some("RUNNING"));
         let spec: JobSpec = serde_yaml::from_value(value["spec"].clone()).unwrap();
         assert_eq!(Some(&spec), job.spec.as_ref());
+    }
+
+    #[test]
+    fn job_table_shows_evaluation_of_succeeded_job() {
+        let mut job = sample_job();
+        job.state = JobState::Succeeded as i32;
+        job.result_json = r#"{"steps": 10, "evaluation": {"classes": ["no", "yes"], "test_rows": 50, "majority_rate": 0.6,
+            "knn_k": 5, "scores": [{"features": "ssl", "label_fraction": 0.1, "train_rows": 20, "probe_accuracy": 0.8,
+            "probe_macro_f1": 0.75, "probe_roc_auc": 0.9, "knn_accuracy": 0.7}]}}"#
+            .to_owned();
+        let text = render(|out| write_job(out, &job, OutputFormat::Table));
+        assert!(text.contains("Evaluation:\n  50 test rows, classes no, yes;"), "{text}");
+        assert!(text.contains("\n  10%     ssl       20          0.8000"), "{text}");
+        assert!(text.find("Evaluation:") < text.find("Spec:"), "{text}");
+
+        job.result_json.clear();
+        let text = render(|out| write_job(out, &job, OutputFormat::Table));
+        assert!(!text.contains("Evaluation:"), "{text}");
     }
 
     #[test]

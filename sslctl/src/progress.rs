@@ -12,6 +12,9 @@ use crate::output::{format_progress, format_timestamp_seconds};
 /// Shortest time between two plain progress lines.
 const MIN_LINE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Shown once every step is done, while the workers evaluate and report.
+const TRAINING_DONE: &str = "training done; waiting for the evaluation and the result";
+
 const BAR_TEMPLATE: &str = "[{bar:30}] {pos}/{len} steps  {msg}";
 
 /// Shows progress events and interleaves other lines with them.
@@ -26,6 +29,8 @@ pub struct ProgressReporter {
     bar: Option<ProgressBar>,
     last_line_at: Option<Instant>,
     pending_line: Option<String>,
+    /// Step of the last event shown; heartbeats repeat it while nothing moves.
+    last_step: Option<i64>,
 }
 
 impl ProgressReporter {
@@ -38,18 +43,35 @@ impl ProgressReporter {
             bar: None,
             last_line_at: None,
             pending_line: None,
+            last_step: None,
         }
     }
 
-    /// Shows one progress event that happened at `time`.
+    /// Shows one progress event that happened at `time`. An event at the same step as
+    /// the previous one is skipped. The event of the last step is always shown, followed
+    /// by a note that the job now evaluates and reports its result.
     pub fn report(&mut self, out: &mut impl Write, time: Option<&Timestamp>, progress: &JobProgress) -> io::Result<()> {
+        if self.last_step == Some(progress.step) {
+            return Ok(());
+        }
+        self.last_step = Some(progress.step);
+        let finished = progress.total_steps > 0 && progress.step >= progress.total_steps;
         let eta = estimate_remaining(progress, self.global_batch_size);
         if self.stderr_is_terminal && progress.total_steps > 0 {
             self.update_bar(progress, eta);
+            if finished && let Some(bar) = &self.bar {
+                bar.set_message(TRAINING_DONE);
+            }
             return Ok(());
         }
 
         let line = format_progress_line(time, progress, eta);
+        if finished {
+            self.pending_line = None;
+            self.last_line_at = Some(Instant::now());
+            self.write_above_bar(out, &line)?;
+            return self.write_above_bar(out, TRAINING_DONE);
+        }
         let now = Instant::now();
         let due = self.last_line_at.is_none_or(|last| now.duration_since(last) >= MIN_LINE_INTERVAL);
         if !due {
@@ -199,6 +221,25 @@ mod tests {
         );
         assert!(lines[1].contains("step 5/1000"), "{text}");
         assert_eq!(lines[2], "state line");
+    }
+
+    #[test]
+    fn repeated_step_skipped_and_last_step_noted() {
+        let mut reporter = plain_reporter();
+        let mut out = Vec::new();
+        reporter.report(&mut out, None, &progress(999, 1000, 1000.0)).unwrap();
+        // A heartbeat that repeats the step within the rate limit is dropped, not held back.
+        reporter.report(&mut out, None, &progress(999, 1000, 1000.0)).unwrap();
+        reporter.report(&mut out, None, &progress(1000, 1000, 1000.0)).unwrap();
+        reporter.report(&mut out, None, &progress(1000, 1000, 1000.0)).unwrap();
+        reporter.finish(&mut out).unwrap();
+
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains("step 999/1000"), "{text}");
+        assert!(lines[1].contains("step 1000/1000 (100%)"), "{text}");
+        assert_eq!(lines[2], TRAINING_DONE);
     }
 
     #[test]

@@ -293,9 +293,10 @@ async fn watch_running_job_until_success() {
     assert!(lines[2].ends_with("  SCHEDULED -> RUNNING  2 workers"), "{output}");
     // stderr is a pipe, so progress comes as plain lines, and the first one is shown at once.
     assert!(lines[3].ends_with("  epoch 1, step 100/1000 (10%), loss 0.9000, 2560 samples/s, ETA 1m30s"), "{output}");
-    // The latest progress is shown before the next state change, however soon it came.
+    // The last step is shown at once, with a note that the result comes next.
     let last = lines.len() - 1;
-    assert!(lines[last - 1].ends_with("  epoch 2, step 1000/1000 (100%), loss 0.4321, 2560 samples/s, ETA 0s"), "{output}");
+    assert!(lines[last - 2].ends_with("  epoch 2, step 1000/1000 (100%), loss 0.4321, 2560 samples/s, ETA 0s"), "{output}");
+    assert_eq!(lines[last - 1], "training done; waiting for the evaluation and the result", "{output}");
     assert!(lines[last].ends_with("  RUNNING -> SUCCEEDED"), "{output}");
 
     let job = parse_json(&coordinator.sslctl(&["get", &id, "-o", "json"]).await.stdout);
