@@ -614,3 +614,41 @@ async fn scheduler_fails_over_on_shutdown() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_before_progress_starts_then_succeeds() {
+    timed(async {
+        // A generation that resumes after the job's last step evaluates and reports
+        // its result without sending progress first.
+        let database = TestDatabase::sqlite();
+        let server = TestServer::start_fast(&database.url).await;
+        let job = submit(&server, "req-no-progress", spec_with_workers("no-progress", 1, 1, 0)).await;
+        let mut worker = FakeWorker::start(&server.endpoint(), "w-no-progress").await;
+        let assignment = worker.next_assignment().await;
+        assert_eq!(job_state(&server, &job).await, JobState::Scheduled);
+
+        let mut client = worker.client.clone();
+        let request = ReportResultRequest {
+            worker_id: worker.id.clone(),
+            job_id: job.clone(),
+            generation: assignment.generation,
+            result_json: r#"{"steps":10}"#.to_owned(),
+        };
+        client.report_result(request).await.unwrap();
+        assert_eq!(job_state(&server, &job).await, JobState::Succeeded);
+
+        let store = JobStore::connect(&database.url).await.unwrap();
+        let events = store.events_after(&job, 0).await.unwrap();
+        let states: Vec<JobState> = events
+            .iter()
+            .filter_map(|event| match event.kind {
+                EventKind::StateChange { to, .. } => Some(to),
+                EventKind::Progress(_) => None,
+            })
+            .collect();
+        assert_eq!(states, [JobState::Queued, JobState::Scheduled, JobState::Running, JobState::Succeeded]);
+        store.close().await;
+        server.stop().await.unwrap();
+    })
+    .await;
+}

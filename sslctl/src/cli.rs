@@ -23,18 +23,30 @@ pub struct Cli {
 /// Coordinator connection settings, shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
-    /// Coordinator URL; `https://` connects with TLS.
-    #[arg(long, global = true, env = "SSLCTL_ENDPOINT", default_value = "http://127.0.0.1:50051")]
-    pub endpoint: String,
+    /// Coordinator URL; `https://` connects with TLS. Default: the local service of
+    /// `sslctl dev up` while it runs, else http://127.0.0.1:50051.
+    #[arg(long, global = true, env = "SSLCTL_ENDPOINT")]
+    pub endpoint: Option<String>,
 
     /// PEM file with a CA certificate to trust for `https://` endpoints, in addition to the
     /// system's root certificates.
     #[arg(long, global = true, env = "SSLCTL_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
-    /// Bearer token sent with every request as `authorization: Bearer TOKEN`.
+    /// Bearer token sent with every request as `authorization: Bearer TOKEN`. Default:
+    /// the local service's token when the endpoint is the default.
     #[arg(long, global = true, env = "SSLCTL_TOKEN", hide_env_values = true)]
     pub token: Option<Token>,
+}
+
+/// Endpoint used when neither `--endpoint` nor a running local service gives one.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:50051";
+
+impl ConnectionArgs {
+    /// The coordinator URL to connect to.
+    pub fn endpoint(&self) -> &str {
+        self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT)
+    }
 }
 
 /// A bearer token. Its `Debug` form hides the value so that it never reaches a log.
@@ -70,6 +82,65 @@ pub enum Command {
     /// Download a checkpoint's encoder weights, dataset profile and encoder config,
     /// checked against the checkpoint's manifest, and print the paths written.
     Export(ExportArgs),
+    /// Run the whole service on this machine for one job: start a coordinator and
+    /// workers, pretrain on the bundled UCI Adult data, print the evaluation, export the
+    /// encoder, then stop everything.
+    Quickstart(QuickstartArgs),
+    /// Keep a local service (a coordinator and workers) running in the background for
+    /// your own jobs; the other commands connect to it by default.
+    Dev(DevArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Folder for the job store, checkpoints, logs, the example data and the exported
+    /// encoder; created when missing and reused by later runs.
+    #[arg(long, value_name = "DIR", default_value = "ssl-quickstart")]
+    pub data_dir: PathBuf,
+
+    /// Worker processes to train with, 1 to 16.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub workers: u32,
+
+    /// Passes over the data, 1 to 1000. Default: the example's 10.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub epochs: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    #[command(subcommand)]
+    pub command: DevCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Start a coordinator with SQLite and local checkpoints, and workers, in the
+    /// background, then print how to reach them.
+    Up(DevUpArgs),
+    /// Stop the local service: workers first, then the coordinator. Its jobs,
+    /// checkpoints and logs stay in the data folder.
+    Down(DevDirArgs),
+    /// Show whether the local service runs, its endpoint and its processes.
+    Status(DevDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DevUpArgs {
+    #[command(flatten)]
+    pub dir: DevDirArgs,
+
+    /// Worker processes to start, 1 to 16.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub workers: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DevDirArgs {
+    /// Folder of the local service: job store, checkpoints, logs and tokens.
+    /// Default: ~/.local/share/sslctl/dev (under XDG_DATA_HOME when set).
+    #[arg(long, value_name = "DIR", env = "SSLCTL_DEV_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -226,7 +297,7 @@ mod tests {
     fn global_flags_after_subcommand() {
         let cli = parse(&["get", "abc", "-o", "json", "--endpoint", "https://coordinator:443", "--token", "secret"])
             .unwrap();
-        assert_eq!(cli.connection.endpoint, "https://coordinator:443");
+        assert_eq!(cli.connection.endpoint(), "https://coordinator:443");
         assert_eq!(cli.connection.token.as_ref().map(|token| token.0.as_str()), Some("secret"));
         let Command::Get(get) = cli.command else { panic!("expected get, got {:?}", cli.command) };
         assert_eq!(get.id, "abc");

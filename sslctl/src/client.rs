@@ -9,8 +9,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Status};
 
-use crate::cli::ConnectionArgs;
+use crate::cli::{ConnectionArgs, Token};
 use crate::error::{Error, error_chain};
+use crate::local::{StackDir, default_dev_dir, running_stack};
 
 /// Maximum time to establish the connection before `sslctl` gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,14 +44,30 @@ pub async fn connect(args: &ConnectionArgs) -> Result<JobClient, Error> {
     let endpoint = build_endpoint(args)?;
 
     let channel = endpoint.connect().await.map_err(|error| Error::Connect {
-        endpoint: args.endpoint.clone(),
+        endpoint: args.endpoint().to_owned(),
         reason: error_chain(&error),
     })?;
 
     Ok(JobClient {
-        endpoint: args.endpoint.clone(),
+        endpoint: args.endpoint().to_owned(),
         service: JobServiceClient::with_interceptor(channel, auth),
     })
+}
+
+/// Fills in the endpoint and token of the local service that `sslctl dev up` started,
+/// when no endpoint was given and that service runs.
+pub fn with_local_defaults(mut args: ConnectionArgs) -> ConnectionArgs {
+    if args.endpoint.is_some() {
+        return args;
+    }
+    let Some(dir) = default_dev_dir() else { return args };
+    let Some(state) = running_stack(&dir) else { return args };
+    if args.token.is_none() {
+        let token_file = StackDir::open(&dir).api_token_file();
+        args.token = std::fs::read_to_string(token_file).ok().map(|token| Token(token.trim().to_owned()));
+    }
+    args.endpoint = Some(state.endpoint);
+    args
 }
 
 /// Selects rustls's process-wide crypto provider, once.
@@ -64,7 +81,7 @@ fn install_crypto_provider() {
 }
 
 fn build_endpoint(args: &ConnectionArgs) -> Result<Endpoint, Error> {
-    let url = args.endpoint.trim();
+    let url = args.endpoint().trim();
     let is_tls = url.starts_with("https://");
     if !is_tls && !url.starts_with("http://") {
         return Err(Error::Usage(format!(
@@ -152,10 +169,9 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::cli::Token;
 
     fn connection(endpoint: &str) -> ConnectionArgs {
-        ConnectionArgs { endpoint: endpoint.to_owned(), ca_cert: None, token: None }
+        ConnectionArgs { endpoint: Some(endpoint.to_owned()), ca_cert: None, token: None }
     }
 
     #[test]

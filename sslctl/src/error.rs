@@ -8,6 +8,8 @@ use tonic::Code;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status for failed requests and jobs that ended without succeeding.
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit status after Ctrl-C, as shells report a process ended by SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Everything a command can fail with. `Display` is the one-line message printed after
 /// `error: `, so it never contains the token.
@@ -20,7 +22,10 @@ pub enum Error {
     #[error(transparent)]
     SpecFile(#[from] SpecFileError),
 
-    #[error("cannot connect to coordinator at {endpoint}: {reason}; is it running? set --endpoint or SSLCTL_ENDPOINT")]
+    #[error(
+        "cannot connect to coordinator at {endpoint}: {reason}; is it running? set --endpoint or SSLCTL_ENDPOINT, \
+         or start a local one with `sslctl dev up`"
+    )]
     Connect { endpoint: String, reason: String },
 
     /// The coordinator returned a non-OK gRPC status.
@@ -66,6 +71,14 @@ pub enum Error {
 
     #[error("cannot write {}: {error}", .path.display())]
     WriteFile { path: std::path::PathBuf, error: std::io::Error },
+
+    /// A process of a local stack did not start or exited early.
+    #[error("{0}")]
+    LocalService(String),
+
+    /// The user pressed Ctrl-C; what was running has been stopped.
+    #[error("interrupted; {0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -88,7 +101,9 @@ impl Error {
             | Error::InvalidManifest { .. }
             | Error::ChecksumMismatch { .. }
             | Error::Storage { .. }
-            | Error::WriteFile { .. } => EXIT_FAILURE,
+            | Error::WriteFile { .. }
+            | Error::LocalService(_) => EXIT_FAILURE,
+            Error::Interrupted(_) => EXIT_INTERRUPTED,
         }
     }
 

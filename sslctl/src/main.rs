@@ -5,6 +5,8 @@ mod cli;
 mod client;
 mod commands;
 mod error;
+mod evaluation;
+mod local;
 mod output;
 mod progress;
 

@@ -67,6 +67,21 @@ impl WorkerApi {
         }
     }
 
+    /// Moves a `SCHEDULED` or `RECOVERING` job to `RUNNING` for its current generation;
+    /// a job in any other state, or one that moved on meanwhile, is left as it is.
+    async fn start_generation(&self, job_id: &str, job: &JobRecord) -> Result<(), Error> {
+        let state = job.state()?;
+        if state != JobState::Scheduled && state != JobState::Recovering {
+            return Ok(());
+        }
+        let world_size = self.store.members(job_id, job.generation).await?.len();
+        let message = format!("generation {} training on {world_size} workers", job.generation);
+        match self.store.transition_at_generation(job_id, job.generation, JobState::Running, "start", &message, None).await {
+            Ok(_) | Err(Error::StaleGeneration { .. } | Error::InvalidTransition { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Starts the job on the first progress of rank 0 of its current generation
     /// and records that progress. Other progress is stale and only logged.
     async fn accept_progress(&self, worker_id: &str, progress: &v1::AssignmentProgress) -> Result<(), Error> {
@@ -78,15 +93,7 @@ impl WorkerApi {
             return Ok(());
         }
 
-        let state = job.state()?;
-        if state == JobState::Scheduled || state == JobState::Recovering {
-            let world_size = self.store.members(&job_id, job.generation).await?.len();
-            let message = format!("generation {} training on {world_size} workers", job.generation);
-            match self.store.transition_at_generation(&job_id, job.generation, JobState::Running, "start", &message, None).await {
-                Ok(_) | Err(Error::StaleGeneration { .. } | Error::InvalidTransition { .. }) => {}
-                Err(error) => return Err(error),
-            }
-        }
+        self.start_generation(&job_id, &job).await?;
         let record = Progress {
             epoch: progress.epoch,
             step: progress.step,
@@ -232,7 +239,10 @@ impl WorkerService for WorkerApi {
         let worker_id = parse_worker_id(&request.worker_id)?;
         let job_id = parse_job_id("job_id", &request.job_id)?;
         check_result_json(&request.result_json)?;
-        self.require_member(&worker_id, &job_id, request.generation, true).await?;
+        let job = self.require_member(&worker_id, &job_id, request.generation, true).await?;
+        // A generation that resumed after the last step reports its result before any
+        // progress, so the job may not have started yet.
+        self.start_generation(&job_id, &job).await?;
 
         self.store
             .transition_at_generation(

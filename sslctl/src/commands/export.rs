@@ -8,7 +8,7 @@ use ssl_proto::v1::{Checkpoint, ListCheckpointsRequest};
 
 use crate::checkpoint::{CheckpointFolder, MANIFEST_NAME, download_verified, read_manifest};
 use crate::cli::{ConnectionArgs, ExportArgs};
-use crate::client;
+use crate::client::{self, JobClient};
 use crate::error::Error;
 
 /// Checkpoint object holding the encoder weights as SafeTensors.
@@ -20,16 +20,35 @@ const ENCODER_CONFIG_FILE: &str = "encoder_config.json";
 
 pub async fn run(connection: &ConnectionArgs, args: &ExportArgs) -> Result<(), Error> {
     // The output paths are checked before connecting, so a bad --out needs no server.
-    let outputs = output_paths(&args.out)?;
-
+    output_paths(&args.out)?;
     let mut client = client::connect(connection).await?;
-    let request = ListCheckpointsRequest { job_id: args.job_id.clone() };
+    let written = export(&mut client, &args.job_id, args.step, &args.out).await?;
+    let mut stdout = std::io::stdout().lock();
+    for path in written {
+        writeln!(stdout, "{}", path.display())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Downloads the encoder, profile and encoder config of the job's checkpoint at `step`
+/// (the newest when `None`) to `out` and its two sibling files, each checked against
+/// the manifest, and returns the paths written.
+///
+/// # Errors
+///
+/// [`Error::Usage`] for an invalid `out`, [`Error::CheckpointNotFound`] without such a
+/// checkpoint, and the storage and manifest errors of the download; no file is
+/// written unless all three verify.
+pub async fn export(client: &mut JobClient, job_id: &str, step: Option<i64>, out: &Path) -> Result<Vec<PathBuf>, Error> {
+    let outputs = output_paths(out)?;
+    let request = ListCheckpointsRequest { job_id: job_id.to_owned() };
     let response = client.service.list_checkpoints(request).await.map_err(|status| client.error(status))?.into_inner();
-    let checkpoint = select_checkpoint(&args.job_id, &response.checkpoints, args.step)?;
-    eprintln!("exporting the checkpoint at step {} of job `{}` from {}", checkpoint.step, args.job_id, checkpoint.uri);
+    let checkpoint = select_checkpoint(job_id, &response.checkpoints, step)?;
+    eprintln!("exporting the checkpoint at step {} of job `{job_id}` from {}", checkpoint.step, checkpoint.uri);
 
     let folder = CheckpointFolder::open(&checkpoint.uri)?;
-    let manifest = read_manifest(&folder, &args.job_id, checkpoint.step).await?;
+    let manifest = read_manifest(&folder, job_id, checkpoint.step).await?;
     // Every file is downloaded and checked before any is renamed into place, so a
     // failure leaves no output behind.
     let mut verified = Vec::new();
@@ -40,17 +59,7 @@ pub async fn run(connection: &ConnectionArgs, args: &ExportArgs) -> Result<(), E
         })?;
         verified.push(download_verified(&folder, entry, destination).await?);
     }
-
-    let mut written = Vec::new();
-    for file in verified {
-        written.push(file.persist()?);
-    }
-    let mut stdout = std::io::stdout().lock();
-    for path in written {
-        writeln!(stdout, "{}", path.display())?;
-    }
-    stdout.flush()?;
-    Ok(())
+    verified.into_iter().map(|file| file.persist()).collect()
 }
 
 /// Picks the checkpoint at `step`, or the newest one when `step` is `None`.

@@ -54,7 +54,10 @@ async fn connection_refused_names_endpoint() {
     let stderr = output.stderr.as_str();
     assert!(stderr.starts_with(&format!("error: cannot connect to coordinator at {endpoint}: ")), "{stderr}");
     assert!(stderr.contains("Connection refused"), "{stderr}");
-    assert!(stderr.ends_with("; is it running? set --endpoint or SSLCTL_ENDPOINT\n"), "{stderr}");
+    assert!(
+        stderr.ends_with("; is it running? set --endpoint or SSLCTL_ENDPOINT, or start a local one with `sslctl dev up`\n"),
+        "{stderr}"
+    );
 }
 
 /// Returns a CA certificate in PEM and a coordinator certificate for 127.0.0.1 that it

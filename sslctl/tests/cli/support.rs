@@ -130,6 +130,8 @@ pub fn sslctl_command(args: &[&str]) -> tokio::process::Command {
         .env_remove("SSLCTL_ENDPOINT")
         .env_remove("SSLCTL_TOKEN")
         .env_remove("SSLCTL_CA_CERT")
+        // A local stack the user left running must not become the default endpoint.
+        .env("SSLCTL_DEV_DIR", "/nonexistent/sslctl-dev")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
