@@ -208,6 +208,92 @@ async fn checkpoints_survive_a_storage_outage() {
     database.drop_database().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_follow_one_worker() {
+    let Service { _serial, database, cluster, mut client, data } = start_service(2).await;
+
+    for method in ["contrastive", "masked"] {
+        // Two epochs of 11 steps with global batch 256, a checkpoint after every step.
+        let mut runs = Vec::new();
+        for workers in [1, 2] {
+            let spec = adult_spec(data.path(), &format!("follow-{method}-{workers}"), method, 2, (workers, workers), 1)
+                .replace("keep_last: 2", "keep_last: 100");
+            let job_id = submit(&mut client, &spec, data.path()).await;
+            let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;
+            assert_eq!(job.state(), JobState::Succeeded, "{job:?}\n{}", cluster.logs());
+            runs.push(checkpointed_run(&cluster, &job_id));
+        }
+        let (one, two) = (&runs[0], &runs[1]);
+
+        let steps: Vec<u64> = one.losses.iter().map(|(step, _)| *step).collect();
+        assert_eq!(steps, (1..=22).collect::<Vec<u64>>(), "{method}: checkpointed steps of one worker");
+        assert_eq!(two.losses.len(), one.losses.len(), "{method}: checkpointed steps of two workers");
+        for ((step, loss_one), (step_two, loss_two)) in one.losses.iter().zip(&two.losses) {
+            assert_eq!(step, step_two, "{method}");
+            assert!(
+                (loss_one - loss_two).abs() <= 1e-4 * loss_one.abs().max(1.0),
+                "{method} step {step}: loss {loss_one} on one worker, {loss_two} on two"
+            );
+        }
+
+        // The loss moved, so matching losses mean matching steps.
+        assert_ne!(one.losses.first().map(|(_, loss)| loss), one.losses.last().map(|(_, loss)| loss), "{method}");
+
+        assert_eq!(one.weights.keys().collect::<Vec<_>>(), two.weights.keys().collect::<Vec<_>>(), "{method}: tensor names");
+        let largest = one.weights.values().flatten().fold(0.0f32, |largest, value| largest.max(value.abs()));
+        assert!(largest > 0.0, "{method}: the encoder is all zeros");
+        for (name, values) in &one.weights {
+            for (index, (a, b)) in values.iter().zip(&two.weights[name]).enumerate() {
+                assert!((a - b).abs() <= 1e-3 * largest, "{method} {name}[{index}]: {a} on one worker, {b} on two");
+            }
+        }
+    }
+    drop(cluster);
+    database.drop_database().await;
+}
+
+/// What a job left in the bucket: the loss of each checkpointed step, and the
+/// encoder weights of the last checkpoint.
+struct CheckpointedRun {
+    losses: Vec<(u64, f64)>,
+    weights: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+fn checkpointed_run(cluster: &Cluster, job_id: &str) -> CheckpointedRun {
+    let folders = checkpoint_folders(cluster, job_id);
+    let mut losses = Vec::new();
+    for (folder, complete) in &folders {
+        assert!(complete, "checkpoint {folder} of job {job_id} is incomplete");
+        let manifest = std::fs::read(cluster.bucket_path(&format!("runs/jobs/{job_id}/checkpoints/{folder}/manifest.json"))).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        losses.push((manifest["step"].as_u64().unwrap(), manifest["loss"].as_f64().unwrap()));
+    }
+    losses.sort_by_key(|(step, _)| *step);
+    let (last, _) = folders.last().unwrap_or_else(|| panic!("job {job_id} has no checkpoint"));
+    let encoder = std::fs::read(cluster.bucket_path(&format!("runs/jobs/{job_id}/checkpoints/{last}/encoder.safetensors"))).unwrap();
+    CheckpointedRun { losses, weights: safetensors_f32(&encoder) }
+}
+
+/// Reads every F32 tensor of a SafeTensors file: an 8-byte little-endian header
+/// length, a JSON header with each tensor's dtype and byte range, then the data.
+fn safetensors_f32(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<f32>> {
+    let header_length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + header_length]).unwrap();
+    let data = &bytes[8 + header_length..];
+    let mut tensors = std::collections::BTreeMap::new();
+    for (name, tensor) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        assert_eq!(tensor["dtype"], "F32", "{name}");
+        let offsets = tensor["data_offsets"].as_array().unwrap();
+        let (start, end) = (offsets[0].as_u64().unwrap() as usize, offsets[1].as_u64().unwrap() as usize);
+        let values = data[start..end].chunks_exact(4).map(|chunk| f32::from_le_bytes(chunk.try_into().unwrap())).collect();
+        tensors.insert(name, values);
+    }
+    tensors
+}
+
 /// Messages of the job's history so far.
 async fn job_events(client: &mut ssl_e2e::JobClient, job_id: &str) -> Vec<String> {
     let request = v1::WatchJobRequest { id: job_id.to_owned(), after_sequence: 0 };
