@@ -9,7 +9,8 @@ use ssl_proto::JobState;
 /// Submits and follows self-supervised pretraining jobs on an SSL coordinator.
 ///
 /// Exit status: 0 on success, 1 when a request fails or a followed job ends FAILED or
-/// CANCELLED, 2 for invalid arguments or an invalid job spec.
+/// CANCELLED, 2 for invalid arguments or an invalid job spec, 130 when `quickstart` is
+/// interrupted.
 #[derive(Debug, Parser)]
 #[command(name = "sslctl", version)]
 pub struct Cli {
