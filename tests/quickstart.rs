@@ -91,6 +91,7 @@ fn quickstart_trains_evaluates_exports_and_stops() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(stdout.contains("RUNNING -> SUCCEEDED"), "{}", describe(&output));
+    assert!(stdout.contains("with 1% of the labels"), "{stdout}");
 
     let rows = table_rows(&stdout);
     let labels: Vec<(&str, &str)> = rows.iter().map(|(labels, features, _)| (labels.as_str(), features.as_str())).collect();
@@ -110,7 +111,7 @@ fn quickstart_trains_evaluates_exports_and_stops() {
     assert!(stdout.contains(&encoder.display().to_string()), "{stdout}");
     let manifests = manifests_under(&data_dir.join("coordinator/checkpoints"));
     assert!(!manifests.is_empty(), "no committed checkpoint under {}", data_dir.display());
-    assert!(stdout.contains("checkpoints (steps "), "{stdout}");
+    assert!(stdout.contains("checkpoints at steps ") || stdout.contains("checkpoint at step "), "{stdout}");
 
     assert_eq!(processes_using(&data_dir), Vec::<String>::new(), "processes left running");
     assert!(!data_dir.join("stack.json").exists());

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 pub enum WorkerError {
     #[error("dataset `{uri}` not found")]
     NotFound { uri: String },
+    /// A table that a job spec field names does not exist.
+    #[error("{field}: `{uri}` not found")]
+    InputNotFound { field: &'static str, uri: String },
     #[error("failed to read `{uri}`: {message}")]
     Read { uri: String, message: String },
     #[error("invalid dataset URI `{uri}`: {message}")]
@@ -48,6 +51,7 @@ impl WorkerError {
     pub fn is_invalid_input(&self) -> bool {
         match self {
             WorkerError::NotFound { .. }
+            | WorkerError::InputNotFound { .. }
             | WorkerError::InvalidUri { .. }
             | WorkerError::EmptyFile { .. }
             | WorkerError::RaggedRow { .. }

@@ -69,7 +69,13 @@ impl JobData {
         let test_uri = evaluation.test_uri.as_deref().filter(|_| evaluate_labels && label.is_some());
 
         let column_types: HashMap<String, String> = dataset.column_types.clone().into_iter().collect();
-        let loaded = load_dataset(&dataset.uri, dataset.format.as_deref(), &column_types, label.as_deref(), test_uri)?;
+        let loaded = load_dataset(&dataset.uri, dataset.format.as_deref(), &column_types, label.as_deref(), test_uri).map_err(|error| {
+            match error {
+                WorkerError::NotFound { uri } if test_uri == Some(uri.as_str()) => WorkerError::InputNotFound { field: "evaluation.test_uri", uri },
+                WorkerError::NotFound { uri } => WorkerError::InputNotFound { field: "dataset.uri", uri },
+                other => other,
+            }
+        })?;
 
         let (train, test) = match (loaded.test, evaluate_labels && label.is_some()) {
             (Some(test), _) => (loaded.train, Some(test)),

@@ -46,6 +46,23 @@ fn missing_dataset_exits_2() {
     std::fs::write(&spec, "name: adult\ndataset:\n  uri: no-such-table.csv\n").unwrap();
     let (status, stderr) = train(&spec);
     assert_eq!(status, Some(2), "{stderr}");
-    let expected = format!("error: dataset `file://{}` not found", dir.path().join("no-such-table.csv").display());
+    let expected = format!("error: dataset.uri: `file://{}` not found", dir.path().join("no-such-table.csv").display());
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn missing_test_table_names_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let train_table = dir.path().join("train.csv");
+    std::fs::write(&train_table, "x,label\n1,a\n2,b\n3,a\n4,b\n").unwrap();
+    let spec = dir.path().join("job.yaml");
+    std::fs::write(
+        &spec,
+        "name: tiny\ndataset:\n  uri: train.csv\n  label_column: label\nevaluation:\n  test_uri: no-such-test.csv\n",
+    )
+    .unwrap();
+    let (status, stderr) = train(&spec);
+    assert_eq!(status, Some(2), "{stderr}");
+    let expected = format!("error: evaluation.test_uri: `file://{}` not found", dir.path().join("no-such-test.csv").display());
     assert!(stderr.contains(&expected), "{stderr}");
 }

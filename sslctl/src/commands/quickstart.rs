@@ -73,9 +73,10 @@ async fn run_job(stack: &mut LocalStack, spec: JobSpec, interrupts: &mut Interru
     let request = SubmitJobRequest { request_id: uuid::Uuid::new_v4().to_string(), spec: Some(spec) };
     let job = client.service.submit_job(request).await.map_err(|status| client.error(status))?.into_inner().job;
     let job_id = job.ok_or_else(|| Error::InvalidResponse("SubmitJob returned no job".to_owned()))?.id;
+    let sslctl = std::env::current_exe().map_or_else(|_| "sslctl".to_owned(), |path| path.display().to_string());
     println!("submitted job {job_id}; to look at it from another terminal:");
     println!(
-        "  SSLCTL_ENDPOINT={} SSLCTL_TOKEN=\"$(cat {})\" sslctl get {job_id}",
+        "  SSLCTL_ENDPOINT={} SSLCTL_TOKEN=\"$(cat {})\" {sslctl} get {job_id}",
         stack.endpoint,
         stack.dir.api_token_file().display()
     );
@@ -112,19 +113,18 @@ async fn run_job(stack: &mut LocalStack, spec: JobSpec, interrupts: &mut Interru
     }
 
     let job = client.service.get_job(GetJobRequest { id: job_id.clone() }).await.map_err(|status| client.error(status))?.into_inner();
-    print_evaluation(&job.result_json)?;
+    print_comparison(&job.result_json)?;
     print_outputs(&mut client, &job_id, stack.dir.root()).await
 }
 
-/// Prints the evaluation table and how SSL embeddings compare with raw features at 1%.
-fn print_evaluation(result_json: &str) -> Result<(), Error> {
+/// Prints how SSL embeddings compare with raw features at 1% of the labels, below the
+/// evaluation table that `watch` printed.
+fn print_comparison(result_json: &str) -> Result<(), Error> {
     let Some(evaluation) = JobResult::parse(result_json).and_then(|result| result.evaluation) else {
         println!("\nthe job reported no evaluation");
         return Ok(());
     };
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "\nevaluation: a linear probe and kNN on frozen SSL embeddings, and the same probe on raw features")?;
-    evaluation.write_table(&mut stdout)?;
     if let Some((ssl, raw)) = evaluation.pair_at(FEW_LABELS) {
         let verdict = if ssl.probe_accuracy > raw.probe_accuracy { "beat" } else { "did not beat" };
         writeln!(
@@ -153,8 +153,9 @@ async fn print_outputs(client: &mut JobClient, job_id: &str, root: &Path) -> Res
     let written = export::export(client, job_id, None, &encoder).await?;
     println!();
     if let Some(folder) = folder {
+        let noun = if steps.len() == 1 { "checkpoint at step" } else { "checkpoints at steps" };
         let steps: Vec<String> = steps.iter().map(i64::to_string).collect();
-        println!("checkpoints (steps {}): {}", steps.join(", "), folder.display());
+        println!("{noun} {}: {}", steps.join(", "), folder.display());
     }
     println!("exported encoder:");
     for path in written {

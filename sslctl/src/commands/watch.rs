@@ -10,6 +10,7 @@ use ssl_proto::v1::{GetJobRequest, StateChange, WatchJobRequest};
 use crate::cli::{ConnectionArgs, WatchArgs};
 use crate::client::{self, JobClient};
 use crate::error::Error;
+use crate::evaluation::JobResult;
 use crate::output::format_timestamp_seconds;
 use crate::progress::ProgressReporter;
 
@@ -19,7 +20,7 @@ pub async fn run(connection: &ConnectionArgs, args: &WatchArgs) -> Result<(), Er
 }
 
 /// Writes each state change of the job as a line to `out` and shows progress, until the
-/// job ends.
+/// job ends; after a success, writes the job's evaluation table when it has one.
 ///
 /// # Errors
 ///
@@ -56,10 +57,20 @@ pub async fn follow(client: &mut JobClient, job_id: &str, out: &mut impl Write) 
         Some(change) => (change.to(), change.message),
         None => return Err(Error::WatchInterrupted { job_id: job_id.to_owned() }),
     };
-    if state == JobState::Succeeded {
-        return Ok(());
+    if state != JobState::Succeeded {
+        return Err(Error::JobEnded { job_id: job_id.to_owned(), state, message });
     }
-    Err(Error::JobEnded { job_id: job_id.to_owned(), state, message })
+    let job = client
+        .service
+        .get_job(GetJobRequest { id: job_id.to_owned() })
+        .await
+        .map_err(|status| client.error(status))?
+        .into_inner();
+    if let Some(evaluation) = JobResult::parse(&job.result_json).and_then(|result| result.evaluation) {
+        writeln!(out, "\nevaluation: a linear probe and kNN on the frozen SSL embeddings, and the same probe on raw features")?;
+        evaluation.write_table(out)?;
+    }
+    Ok(())
 }
 
 /// Formats a state change as `TIME  FROM -> TO  MESSAGE`; the submission itself, which

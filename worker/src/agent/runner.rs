@@ -457,7 +457,8 @@ impl Runner {
         }
         let state = job.trainer.as_ref().expect("synchronised above").state();
         if job.last_checkpoint != Some(state.global_step) {
-            let report = StepReport { epoch: state.epoch, step: state.global_step.saturating_sub(1), loss: last_loss(&self.shared), learning_rate: 0.0, gradient_norm: 0.0 };
+            // After the last step the state has moved on to the next epoch.
+            let report = StepReport { epoch: state.epoch.saturating_sub(1), step: state.global_step.saturating_sub(1), loss: last_loss(&self.shared), learning_rate: 0.0, gradient_norm: 0.0 };
             save_checkpoint(job, &report, assignment, &session, &self.runtime)?;
         }
         // Every checkpoint is committed before the job can succeed.
@@ -561,7 +562,7 @@ fn save_checkpoint(job: &mut JobRun, report: &StepReport, assignment: &Assignmen
         format: 1,
         job_id: job.job_id.clone(),
         step: state.global_step,
-        epoch: report.epoch,
+        epoch: report.epoch + 1,
         loss: report.loss,
         files: Vec::new(),
     };
@@ -570,7 +571,7 @@ fn save_checkpoint(job: &mut JobRun, report: &StepReport, assignment: &Assignmen
         job_id: job.job_id.clone(),
         generation: assignment.generation,
         step: state.global_step as i64,
-        epoch: report.epoch as i32,
+        epoch: report.epoch as i32 + 1,
         uri: String::new(),
         loss: report.loss,
     };
@@ -630,7 +631,8 @@ fn progress_of(
     exchange: &MeasuredExchange<'_>,
 ) -> v1::AssignmentProgress {
     v1::AssignmentProgress {
-        epoch: report.epoch as i32,
+        // Counted from 1, as the job spec's `training.epochs` counts them.
+        epoch: report.epoch as i32 + 1,
         step: trainer.state().global_step as i64,
         total_steps: trainer.total_steps() as i64,
         loss: report.loss,
