@@ -652,3 +652,40 @@ async fn result_before_progress_starts_then_succeeds() {
     })
     .await;
 }
+
+async fn queued_job_says_why_it_waits(database: TestDatabase) {
+    let server = TestServer::start_fast(&database.url).await;
+    let job = submit(&server, "req-waits", spec_with_workers("waits", 2, 2, 0)).await;
+    let _worker = FakeWorker::start(&server.endpoint(), "w-waits-0").await;
+
+    let mut client = client(&server.endpoint()).await;
+    let expected = "waiting for 2 idle workers (workers.min); 1 idle now";
+    let mut message = String::new();
+    for _ in 0..200 {
+        let fetched = client.get_job(GetJobRequest { id: job.clone() }).await.unwrap().into_inner();
+        assert_eq!(fetched.state(), JobState::Queued);
+        message = fetched.message;
+        if message == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(message, expected);
+
+    // Once enough workers are idle, admission replaces the message.
+    let _second = FakeWorker::start(&server.endpoint(), "w-waits-1").await;
+    wait_for_state(&server, &job, JobState::Scheduled).await;
+    let fetched = client.get_job(GetJobRequest { id: job.clone() }).await.unwrap().into_inner();
+    assert_eq!(fetched.message, "admitted on 2 workers");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_job_says_why_it_waits_postgres() {
+    timed(queued_job_says_why_it_waits(TestDatabase::postgres().await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_job_says_why_it_waits_sqlite() {
+    timed(queued_job_says_why_it_waits(TestDatabase::sqlite())).await;
+}

@@ -30,6 +30,9 @@ pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
         let (min, max) = worker_range(job)?;
         if idle.len() < min {
             tracing::debug!(job_id = %job.id, idle = idle.len(), min, "not enough idle workers; the job waits");
+            let workers = if min == 1 { "worker" } else { "workers" };
+            let message = format!("waiting for {min} idle {workers} (workers.min); {} idle now", idle.len());
+            store.set_queued_message(&job.id, &message).await?;
             return Ok(true);
         }
         let chosen: Vec<_> = idle.drain(..max.min(idle.len())).collect();

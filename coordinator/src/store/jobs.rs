@@ -239,6 +239,23 @@ impl JobStore {
     }
 }
 
+impl JobStore {
+    /// Sets the message of a job that is still `QUEUED`, such as why it waits. Writes
+    /// nothing when the message is already set, so each scheduler pass stays cheap.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when the update fails.
+    pub async fn set_queued_message(&self, job_id: &str, message: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE jobs SET message = $1 WHERE id = $2 AND state = 'QUEUED' AND message <> $1")
+            .bind(message)
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Whether a job that moves to `state` gives its workers back.
 fn releases_workers(state: JobState) -> bool {
     state == JobState::Queued || state.is_terminal()
