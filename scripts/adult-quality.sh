@@ -10,7 +10,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$(mktemp -d /tmp/adult-quality.XXXXXX)}
 mkdir -p "$out"
-cargo build --release -p ssl-worker --manifest-path "$repo/Cargo.toml" >&2
+# The default members: the same build (and features) as the README's quick start.
+cargo build --release --manifest-path "$repo/Cargo.toml" >&2
 worker="${CARGO_TARGET_DIR:-$repo/target}/release/ssl-worker"
 
 for method in contrastive masked; do
