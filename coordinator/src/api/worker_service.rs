@@ -67,8 +67,8 @@ impl WorkerApi {
         }
     }
 
-    /// Moves a `SCHEDULED` or `RECOVERING` job to `RUNNING` for its current generation;
-    /// a job in any other state, or one that moved on meanwhile, is left as it is.
+    /// Moves a `SCHEDULED` or `RECOVERING` job to `RUNNING` for its current generation.
+    /// A job in any other state, or one that moved on meanwhile, stays as it is.
     async fn start_generation(&self, job_id: &str, job: &JobRecord) -> Result<(), Error> {
         let state = job.state()?;
         if state != JobState::Scheduled && state != JobState::Recovering {
