@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ssl_e2e::binary;
 
-/// Longest time one quickstart run may take in a debug build on two cores.
+/// Maximum time of one quickstart run in a debug build on two cores.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
 fn quickstart(data_dir: &Path, epochs: u32) -> Command {

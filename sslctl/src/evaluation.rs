@@ -48,7 +48,7 @@ impl JobResult {
 }
 
 impl Evaluation {
-    /// The SSL and raw-feature scores at `fraction` of the labels, when both exist.
+    /// Returns the SSL and raw-feature scores at `fraction` of the labels, when both exist.
     pub fn pair_at(&self, fraction: f64) -> Option<(&Score, &Score)> {
         let find = |features: &str| {
             self.scores.iter().find(|score| score.features == features && (score.label_fraction - fraction).abs() < 1e-9)
@@ -124,7 +124,8 @@ mod tests {
         assert!(lines[0].starts_with("1000 test rows, classes <=50K, >50K;"), "{text}");
         assert!(lines[1].starts_with("LABELS  FEATURES  TRAIN ROWS  PROBE ACCURACY"), "{text}");
         assert!(lines[2].starts_with("1%      ssl       30          0.8100"), "{text}");
-        assert!(lines[3].contains("0.7800") && lines[3].contains(" - "), "{text}");
+        assert!(lines[3].contains("0.7800"), "{text}");
+        assert!(lines[3].contains(" - "), "{text}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ssl_proto::JobState;
 use ssl_proto::spec::parse_spec_file;
-use ssl_proto::v1::{CancelJobRequest, GetJobRequest, JobSpec, ListCheckpointsRequest, ListJobsRequest, SubmitJobRequest, WorkerRange};
+use ssl_proto::v1::{CancelJobRequest, JobSpec, ListCheckpointsRequest, ListJobsRequest, SubmitJobRequest, WorkerRange};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::{ConnectionArgs, QuickstartArgs, Token};
@@ -18,7 +18,7 @@ use crate::local::{LocalStack, StackOptions, write_example};
 
 /// How often the child processes are checked while the job runs.
 const CHECK_INTERVAL: Duration = Duration::from_millis(500);
-/// Longest wait for the cancellation of the job after Ctrl-C.
+/// Maximum wait for the cancellation of the job after Ctrl-C.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Label fraction of the comparison printed after the table.
 const FEW_LABELS: f64 = 0.01;
@@ -98,8 +98,8 @@ async fn run_job(stack: &mut LocalStack, spec: JobSpec, interrupts: &mut Interru
             }
         }
     };
-    match followed {
-        Ok(()) => {}
+    let job = match followed {
+        Ok(job) => job,
         Err(Error::Interrupted(_)) => {
             let request = CancelJobRequest { id: job_id.clone(), message: "quickstart interrupted with Ctrl-C".to_owned() };
             let cancelled = tokio::time::timeout(CANCEL_TIMEOUT, client.service.cancel_job(request)).await;
@@ -110,9 +110,7 @@ async fn run_job(stack: &mut LocalStack, spec: JobSpec, interrupts: &mut Interru
             return Err(Error::Interrupted(reason));
         }
         Err(error) => return Err(error),
-    }
-
-    let job = client.service.get_job(GetJobRequest { id: job_id.clone() }).await.map_err(|status| client.error(status))?.into_inner();
+    };
     print_comparison(&job.result_json)?;
     print_outputs(&mut client, &job_id, stack.dir.root()).await
 }
@@ -164,7 +162,7 @@ async fn print_outputs(client: &mut JobClient, job_id: &str, root: &Path) -> Res
     Ok(())
 }
 
-/// The folder that holds a `file://` checkpoint's step folders.
+/// Returns the folder that contains the step folders of a `file://` checkpoint.
 fn local_folder(uri: &str) -> PathBuf {
     let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri).trim_end_matches('/'));
     path.parent().map(Path::to_owned).unwrap_or(path)

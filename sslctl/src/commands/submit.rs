@@ -40,7 +40,7 @@ pub async fn run(connection: &ConnectionArgs, args: &SubmitArgs) -> Result<(), E
         return Ok(());
     }
     // Progress goes to stderr so that stdout holds only the job id, as without --wait.
-    watch::follow(&mut client, &job.id, &mut std::io::stderr()).await
+    watch::follow(&mut client, &job.id, &mut std::io::stderr()).await.map(|_| ())
 }
 
 /// Sends `SubmitJob`, retrying with the same request id while the coordinator is

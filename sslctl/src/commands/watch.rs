@@ -5,7 +5,7 @@ use std::io::Write;
 use prost_types::Timestamp;
 use ssl_proto::JobState;
 use ssl_proto::v1::job_event::Kind;
-use ssl_proto::v1::{GetJobRequest, StateChange, WatchJobRequest};
+use ssl_proto::v1::{GetJobRequest, Job, StateChange, WatchJobRequest};
 
 use crate::cli::{ConnectionArgs, WatchArgs};
 use crate::client::{self, JobClient};
@@ -16,24 +16,20 @@ use crate::progress::ProgressReporter;
 
 pub async fn run(connection: &ConnectionArgs, args: &WatchArgs) -> Result<(), Error> {
     let mut client = client::connect(connection).await?;
-    follow(&mut client, &args.id, &mut std::io::stdout()).await
+    follow(&mut client, &args.id, &mut std::io::stdout()).await.map(|_| ())
 }
 
 /// Writes each state change of the job as a line to `out` and shows progress, until the
-/// job ends; after a success, writes the job's evaluation table when it has one.
+/// job ends. After a success, writes the job's evaluation table when it has one and
+/// returns the job as it ended.
 ///
 /// # Errors
 ///
 /// [`Error::JobEnded`] when the job ends FAILED or CANCELLED, [`Error::WatchInterrupted`]
 /// when the stream closes before the job ends, and [`Error::Rpc`] when a request fails.
-pub async fn follow(client: &mut JobClient, job_id: &str, out: &mut impl Write) -> Result<(), Error> {
+pub async fn follow(client: &mut JobClient, job_id: &str, out: &mut impl Write) -> Result<Job, Error> {
     // The spec's batch size turns samples per second into an ETA.
-    let job = client
-        .service
-        .get_job(GetJobRequest { id: job_id.to_owned() })
-        .await
-        .map_err(|status| client.error(status))?
-        .into_inner();
+    let job = get_job(client, job_id).await?;
     let global_batch_size = job.spec.as_ref().and_then(|spec| spec.training.as_ref()).and_then(|t| t.global_batch_size);
 
     let request = WatchJobRequest { id: job_id.to_owned(), after_sequence: 0 };
@@ -60,17 +56,17 @@ pub async fn follow(client: &mut JobClient, job_id: &str, out: &mut impl Write) 
     if state != JobState::Succeeded {
         return Err(Error::JobEnded { job_id: job_id.to_owned(), state, message });
     }
-    let job = client
-        .service
-        .get_job(GetJobRequest { id: job_id.to_owned() })
-        .await
-        .map_err(|status| client.error(status))?
-        .into_inner();
+    let job = get_job(client, job_id).await?;
     if let Some(evaluation) = JobResult::parse(&job.result_json).and_then(|result| result.evaluation) {
         writeln!(out, "\nevaluation: a linear probe and kNN on the frozen SSL embeddings, and the same probe on raw features")?;
         evaluation.write_table(out)?;
     }
-    Ok(())
+    Ok(job)
+}
+
+async fn get_job(client: &mut JobClient, job_id: &str) -> Result<Job, Error> {
+    let request = GetJobRequest { id: job_id.to_owned() };
+    Ok(client.service.get_job(request).await.map_err(|status| client.error(status))?.into_inner())
 }
 
 /// Formats a state change as `TIME  FROM -> TO  MESSAGE`; the submission itself, which

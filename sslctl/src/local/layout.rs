@@ -1,4 +1,4 @@
-//! Where a local stack keeps its files.
+//! The file layout of a local stack's directory.
 //!
 //! ```text
 //! DIR/
@@ -107,7 +107,7 @@ impl StackDir {
     }
 }
 
-/// The default directory of `sslctl dev up`: `SSLCTL_DEV_DIR`, else
+/// Returns the default directory of `sslctl dev up`: `SSLCTL_DEV_DIR`, else
 /// `$XDG_DATA_HOME/sslctl/dev`, else `~/.local/share/sslctl/dev`.
 pub fn default_dev_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("SSLCTL_DEV_DIR").filter(|dir| !dir.is_empty()) {

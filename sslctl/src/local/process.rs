@@ -79,7 +79,8 @@ pub fn stop_children<'a>(children: impl IntoIterator<Item = &'a mut Child>, grac
     killed
 }
 
-/// The last `lines` lines of a log file, for error messages; empty when unreadable.
+/// Returns the last `lines` lines of a log file for error messages, or nothing when it
+/// cannot be read.
 pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();

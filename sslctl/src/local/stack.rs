@@ -19,7 +19,7 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Log lines quoted when a process exits early.
 const TAIL_LINES: usize = 20;
 
-/// What to start.
+/// Options of a local stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
     /// Worker agents to start, at least 1.
@@ -48,7 +48,7 @@ impl LocalStack {
     /// # Errors
     ///
     /// [`Error::Usage`] when a stack already runs in `dir` or an executable is missing,
-    /// and [`Error::LocalService`] when the coordinator does not come up; any process
+    /// and [`Error::LocalService`] when the coordinator does not come up. Any process
     /// started is stopped again.
     pub fn start(dir: &Path, options: &StackOptions) -> Result<Self, Error> {
         if let Some(state) = running_stack(dir) {
@@ -115,7 +115,7 @@ impl LocalStack {
         Ok(stack)
     }
 
-    /// The `stack.json` record of this stack.
+    /// Returns the `stack.json` record of this stack.
     pub fn state(&self) -> StackState {
         StackState {
             endpoint: self.endpoint.clone(),

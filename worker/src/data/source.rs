@@ -64,9 +64,9 @@ fn local_path(uri: &str) -> Option<&str> {
     }
 }
 
-/// How `object_store` retries one S3 request by itself: briefly, so that a
-/// longer outage reaches the caller's own retry loop, which logs each failure
-/// (checkpoint writes keep trying for minutes; see `agent::checkpoints`).
+/// Returns how `object_store` retries one S3 request by itself: briefly, so that a
+/// longer outage reaches the caller's own retry loop, which logs each failure.
+/// Checkpoint writes keep trying for minutes (see `agent::checkpoints`).
 fn s3_retry() -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), base: 2.0 },
