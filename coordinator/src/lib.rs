@@ -7,6 +7,7 @@ pub mod auth;
 pub mod checkpoints;
 mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod scheduler;
 pub mod server;
 pub mod store;

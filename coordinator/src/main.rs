@@ -1,6 +1,5 @@
 //! `ssl-coordinator`: the control-plane server.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +10,6 @@ use ssl_coordinator::auth::parse_token_file;
 use ssl_coordinator::checkpoints::CheckpointRoot;
 use ssl_coordinator::scheduler::SchedulerConfig;
 use ssl_coordinator::server::{AuthConfig, ServerConfig, TlsConfig, serve};
-use tracing_subscriber::EnvFilter;
 
 /// Control plane of the SSL training service: accepts, stores and tracks pretraining jobs.
 #[derive(Parser, Debug)]
@@ -65,6 +63,11 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     address_file: Option<PathBuf>,
 
+    /// Address to serve Prometheus metrics on, at `/metrics`, such as `0.0.0.0:9464`.
+    /// The listener has no authentication. Without it, no metrics are served.
+    #[arg(long, env = "SSL_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+
     /// Storage URI that workers write checkpoints under, one folder per job:
     /// `file:///ABSOLUTE/PATH` or `s3://BUCKET[/PREFIX]`. S3 settings and credentials
     /// come from the workers' `AWS_*` environment variables.
@@ -75,11 +78,14 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    let _tracing = match ssl_telemetry::init_tracing("ssl-coordinator") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
 
     let config = match server_config(&args) {
         Ok(config) => config,
@@ -88,8 +94,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-    match runtime.block_on(run(args.listen, args.address_file.as_deref(), config)) {
+    match runtime.block_on(run(&args, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "coordinator failed");
@@ -98,9 +103,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(listen: SocketAddr, address_file: Option<&Path>, config: ServerConfig) -> anyhow::Result<()> {
+async fn run(args: &Args, mut config: ServerConfig) -> anyhow::Result<()> {
+    let listen = args.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("failed to listen on {listen}"))?;
-    if let Some(path) = address_file {
+    if let Some(metrics_listen) = args.metrics_listen {
+        let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
+            .await
+            .with_context(|| format!("failed to listen on --metrics-listen {metrics_listen}"))?;
+        config.metrics_listener = Some(metrics_listener);
+    }
+    if let Some(path) = args.address_file.as_deref() {
         write_address_file(path, listener.local_addr()?)?;
     }
     serve(listener, config, shutdown_signal()).await?;
@@ -159,7 +171,15 @@ fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
         Some(root) => root.clone(),
         None => default_checkpoint_root(&args.data_dir)?,
     };
-    Ok(ServerConfig { database_url, auth, join_auth, scheduler: SchedulerConfig::default(), tls, checkpoint_root })
+    Ok(ServerConfig {
+        database_url,
+        auth,
+        join_auth,
+        scheduler: SchedulerConfig::default(),
+        tls,
+        checkpoint_root,
+        metrics_listener: None,
+    })
 }
 
 /// Parses `--checkpoint-root`. clap reports an error as a usage error, with exit status 2.

@@ -1,6 +1,7 @@
 //! Assembles and runs the gRPC server.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use ssl_proto::v1::job_service_server::JobServiceServer;
 use ssl_proto::v1::worker_service_server::WorkerServiceServer;
@@ -12,9 +13,10 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::Error;
-use crate::api::{JobApi, WorkerApi};
+use crate::api::{JobApi, RequestMetricsLayer, WorkerApi};
 use crate::auth::BearerAuth;
 use crate::checkpoints::CheckpointRoot;
+use crate::metrics::CoordinatorMetrics;
 use crate::scheduler::{self, SchedulerConfig};
 use crate::store::JobStore;
 
@@ -41,6 +43,8 @@ pub struct ServerConfig {
     /// Storage URI under which workers write checkpoints, one folder per job.
     /// Every assignment names the job's folder.
     pub checkpoint_root: CheckpointRoot,
+    /// Listener for Prometheus scrapes of `GET /metrics`; none serves no metrics.
+    pub metrics_listener: Option<TcpListener>,
 }
 
 /// Access policy of an API. The health service stays open for probes.
@@ -84,6 +88,7 @@ pub async fn serve(
     config.scheduler.validate()?;
     let store = JobStore::connect(&config.database_url).await?;
 
+    let metrics = Arc::new(CoordinatorMetrics::new(config.scheduler.worker_lease));
     let (shutdown_sender, shutdown_receiver) = watch::channel(false);
     let job_service = JobServiceServer::new(JobApi::new(store.clone(), shutdown_receiver.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
@@ -92,6 +97,7 @@ pub async fn serve(
         store.clone(),
         config.scheduler.clone(),
         config.checkpoint_root.clone(),
+        metrics.clone(),
         shutdown_receiver.clone(),
     );
     let worker_service = WorkerServiceServer::new(worker_api).max_decoding_message_size(MAX_REQUEST_BYTES);
@@ -103,7 +109,8 @@ pub async fn serve(
         builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
     }
 
-    let scheduler_task = scheduler::spawn(store.clone(), config.scheduler.clone(), shutdown_receiver.clone());
+    let scheduler_task = scheduler::spawn(store.clone(), config.scheduler.clone(), metrics.clone(), shutdown_receiver.clone());
+    let metrics_task = config.metrics_listener.map(|listener| spawn_metrics_server(listener, store.clone(), metrics.clone(), shutdown_receiver.clone()));
     health_reporter.set_service_status(JOB_SERVICE_NAME, ServingStatus::Serving).await;
     health_reporter.set_service_status(WORKER_SERVICE_NAME, ServingStatus::Serving).await;
     health_reporter.set_service_status("", ServingStatus::Serving).await;
@@ -120,6 +127,7 @@ pub async fn serve(
     });
 
     let result = builder
+        .layer(RequestMetricsLayer::new(metrics))
         .add_service(health_service)
         .add_service(job_service)
         .add_service(worker_service)
@@ -131,6 +139,9 @@ pub async fn serve(
     if result.is_err() {
         // The shutdown signal may never come; stop the scheduler here instead.
         scheduler_task.abort();
+        if let Some(task) = &metrics_task {
+            task.abort();
+        }
     }
     if let Err(error) = scheduler_task.await
         && error.is_panic()
@@ -142,6 +153,29 @@ pub async fn serve(
     Ok(result?)
 }
 
+/// Serves the metrics on `listener` until `shutdown` turns true.
+fn spawn_metrics_server(
+    listener: TcpListener,
+    store: JobStore,
+    metrics: Arc<CoordinatorMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "serving metrics on /metrics");
+    }
+    let render = move || {
+        let store = store.clone();
+        let metrics = metrics.clone();
+        async move { metrics.render(&store).await }
+    };
+    tokio::spawn(async move {
+        ssl_telemetry::serve_metrics(listener, render, async move {
+            let _ = shutdown.wait_for(|stopping| *stopping).await;
+        })
+        .await;
+    })
+}
+
 fn bearer_auth(config: &AuthConfig) -> BearerAuth {
     match config {
         AuthConfig::Tokens(tokens) => BearerAuth::tokens(tokens),
@@ -149,12 +183,11 @@ fn bearer_auth(config: &AuthConfig) -> BearerAuth {
     }
 }
 
-/// Selects rustls's process-wide crypto provider, once.
-///
-/// NOTE: a workspace build enables both of rustls's providers (`ring` through
-/// tonic, `aws-lc-rs` through object_store), and rustls then refuses to pick one
-/// and panics at the first TLS handshake, so the choice is made here explicitly.
-/// A provider installed earlier by the embedding program is kept.
+/// Selects ring as rustls's process-wide crypto provider, once. A build where
+/// some dependency also enables rustls's `aws-lc-rs` provider would leave rustls
+/// unable to pick one, and it would panic at the first TLS handshake, so the
+/// choice is made here explicitly. A provider installed earlier by the embedding
+/// program is kept.
 pub fn install_crypto_provider() {
     #[allow(deprecated)] // `ring`'s provider lacks post-quantum key exchange; tonic's TLS uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();

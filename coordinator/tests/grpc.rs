@@ -323,6 +323,7 @@ async fn tls_serves_trusted_clients() {
         scheduler: Default::default(),
         tls: Some(TlsConfig { cert_pem: cert_pem.clone().into_bytes(), key_pem: key_pem.into_bytes() }),
         checkpoint_root: common::checkpoint_root(),
+        metrics_listener: None,
     })
     .await;
 

@@ -70,12 +70,10 @@ pub fn with_local_defaults(mut args: ConnectionArgs) -> ConnectionArgs {
     args
 }
 
-/// Selects rustls's process-wide crypto provider, once.
-///
-/// NOTE: a workspace build enables both of rustls's providers (`ring` through
-/// tonic, `aws-lc-rs` through the worker's object_store), and rustls then refuses
-/// to pick one and panics at the first TLS handshake.
-fn install_crypto_provider() {
+/// Selects ring as rustls's process-wide crypto provider, once. TLS to the
+/// coordinator and object_store's S3 client both need it, because no rustls
+/// dependency bundles a default provider.
+pub(crate) fn install_crypto_provider() {
     #[allow(deprecated)] // `ring`'s provider lacks post-quantum key exchange; tonic's TLS uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -189,6 +189,12 @@ pub struct Cluster {
     pub s3_proxy: OutageProxy,
     pub database_url: String,
     pub coordinator_port: u16,
+    /// Port of the coordinator's `/metrics` listener.
+    pub coordinator_metrics_port: u16,
+    /// Port of each worker's `/metrics` listener, by worker index.
+    pub worker_metrics_ports: Vec<u16>,
+    /// Environment variables set on every process this cluster starts.
+    environment: Vec<(String, String)>,
     coordinator: Option<Child>,
     workers: Vec<Option<Child>>,
 }
@@ -196,6 +202,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the S3 server and a coordinator whose checkpoint root is `s3://checkpoints/runs`.
     pub fn start(database_url: &str) -> Self {
+        Self::start_with_environment(database_url, &[])
+    }
+
+    /// Like [`Cluster::start`], with `environment` set on every process it starts.
+    pub fn start_with_environment(database_url: &str, environment: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let s3_root = dir.path().join("s3");
         std::fs::create_dir_all(s3_root.join(BUCKET)).unwrap();
@@ -210,6 +221,9 @@ impl Cluster {
             s3_proxy,
             database_url: database_url.to_owned(),
             coordinator_port: free_port(),
+            coordinator_metrics_port: free_port(),
+            worker_metrics_ports: Vec::new(),
+            environment: environment.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect(),
             coordinator: None,
             workers: Vec::new(),
         };
@@ -237,6 +251,8 @@ impl Cluster {
             .args(["--checkpoint-root", &format!("s3://{BUCKET}/runs")])
             .arg("--data-dir")
             .arg(self.dir.path().join("coordinator"))
+            .args(["--metrics-listen", &format!("127.0.0.1:{}", self.coordinator_metrics_port)])
+            .envs(self.environment.iter().map(|(name, value)| (name, value)))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(self.log_file("coordinator"))
@@ -268,6 +284,7 @@ impl Cluster {
         command
             .args(["--coordinator", &self.endpoint(), "--join-token", join_token, "--name", name])
             .args(["--data-listen", "127.0.0.1:0", "--peer-timeout-secs", "10"])
+            .envs(self.environment.iter().map(|(name, value)| (name, value)))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(self.log_file(name));
@@ -278,8 +295,14 @@ impl Cluster {
     /// Starts worker agent `index`, named `worker-INDEX`.
     pub fn start_worker(&mut self) -> usize {
         let index = self.workers.len();
-        let child = self.worker_command(&format!("worker-{index}"), JOIN_TOKEN).spawn().expect("ssl-worker starts");
+        let metrics_port = free_port();
+        let child = self
+            .worker_command(&format!("worker-{index}"), JOIN_TOKEN)
+            .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+            .spawn()
+            .expect("ssl-worker starts");
         self.workers.push(Some(child));
+        self.worker_metrics_ports.push(metrics_port);
         index
     }
 
@@ -407,4 +430,16 @@ pub fn checkpoint_folders(cluster: &Cluster, job_id: &str) -> Vec<(String, bool)
         .unwrap_or_default();
     folders.sort();
     folders
+}
+
+/// Fetches `GET /metrics` from 127.0.0.1:`port`; `None` while nothing answers there.
+pub fn scrape_metrics(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod eval;
 pub mod job;
 pub mod losses;
+pub mod metrics;
 pub mod model;
 pub mod schedule;
 pub mod trainers;

@@ -1,22 +1,22 @@
 //! `ssl-worker`: trains SSL encoders, as a coordinator's worker agent or, with
 //! `train`, one job in this process.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use ssl_worker::agent::AgentError;
 use ssl_worker::cli::{Cli, Command};
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     ssl_worker::allocator::retain_freed_memory();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let _tracing = match ssl_telemetry::init_tracing("ssl-worker") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
 
     // Exit status 2 marks invalid input (flags, spec, data, URI, join token), as
     // for usage errors.

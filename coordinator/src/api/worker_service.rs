@@ -1,17 +1,21 @@
 //! `ssl.v1.WorkerService`: registration, heartbeats and reports of worker agents.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
 use ssl_proto::JobState;
 use ssl_proto::v1::{self, report_failure_request::Failure, worker_service_server::WorkerService};
 use tokio::sync::watch as shutdown_watch;
 use tonic::{Request, Response, Status};
+use tracing::field::Empty;
 
 use super::convert::parse_job_id;
 use super::worker_checks::{check_data_address, check_result_json, check_worker_name, capabilities_json, parse_worker_id};
 use crate::Error;
 use crate::checkpoints::{CheckpointRoot, RetentionPolicy};
+use crate::metrics::CoordinatorMetrics;
 use crate::scheduler::SchedulerConfig;
 use crate::store::{CheckpointRecord, JobRecord, JobStore, NewWorker, Progress, WorkerState, now_micros};
 
@@ -24,6 +28,7 @@ pub struct WorkerApi {
     store: JobStore,
     config: SchedulerConfig,
     checkpoint_root: CheckpointRoot,
+    metrics: Arc<CoordinatorMetrics>,
     /// Turns true when the server shuts down, which ends open assignment streams.
     shutdown: shutdown_watch::Receiver<bool>,
 }
@@ -33,9 +38,10 @@ impl WorkerApi {
         store: JobStore,
         config: SchedulerConfig,
         checkpoint_root: CheckpointRoot,
+        metrics: Arc<CoordinatorMetrics>,
         shutdown: shutdown_watch::Receiver<bool>,
     ) -> Self {
-        WorkerApi { store, config, checkpoint_root, shutdown }
+        WorkerApi { store, config, checkpoint_root, metrics, shutdown }
     }
 
     /// Checks that `worker_id` is a live member of `generation` of `job_id`, and
@@ -76,10 +82,24 @@ impl WorkerApi {
         }
         let world_size = self.store.members(job_id, job.generation).await?.len();
         let message = format!("generation {} training on {world_size} workers", job.generation);
+        let recovering_since = match state {
+            JobState::Recovering => self.store.state_entered_at(job_id).await?,
+            _ => None,
+        };
         match self.store.transition_at_generation(job_id, job.generation, JobState::Running, "start", &message, None).await {
-            Ok(_) | Err(Error::StaleGeneration { .. } | Error::InvalidTransition { .. }) => Ok(()),
-            Err(error) => Err(error),
+            Ok(_) => {}
+            Err(Error::StaleGeneration { .. } | Error::InvalidTransition { .. }) => return Ok(()),
+            Err(error) => return Err(error),
         }
+
+        let now = now_micros();
+        let elapsed_since = |at_us: i64| Duration::from_micros(u64::try_from(now - at_us).unwrap_or(0));
+        if let Some(since) = recovering_since {
+            self.metrics.observe_recovery(elapsed_since(since));
+        } else if state == JobState::Scheduled && job.started_at_us.is_none() {
+            self.metrics.observe_scheduling_latency(elapsed_since(job.created_at_us));
+        }
+        Ok(())
     }
 
     /// Starts the job on the first progress of rank 0 of its current generation
@@ -116,6 +136,13 @@ impl WorkerApi {
     }
 }
 
+/// Names the job and generation on the current RPC's span, for traces.
+fn record_job(job_id: &str, generation: i64) {
+    let span = tracing::Span::current();
+    span.record("job_id", job_id);
+    span.record("generation", generation);
+}
+
 type AssignmentStream = Pin<Box<dyn Stream<Item = Result<v1::AssignmentUpdate, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -142,12 +169,13 @@ impl WorkerService for WorkerApi {
         }))
     }
 
-    #[tracing::instrument(name = "rpc.heartbeat", skip_all)]
+    #[tracing::instrument(name = "rpc.heartbeat", skip_all, fields(job_id = Empty, generation = Empty))]
     async fn heartbeat(&self, request: Request<v1::HeartbeatRequest>) -> Result<Response<v1::HeartbeatResponse>, Status> {
         let request = request.into_inner();
         let worker_id = parse_worker_id(&request.worker_id)?;
         let worker = self.store.renew_lease(&worker_id, self.config.worker_lease).await?;
         if let Some(progress) = &request.progress {
+            record_job(&progress.job_id, progress.generation);
             self.accept_progress(&worker_id, progress).await?;
         }
         let (job_id, generation) = match worker.job_id {
@@ -181,7 +209,7 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    #[tracing::instrument(name = "rpc.report_checkpoint", skip_all)]
+    #[tracing::instrument(name = "rpc.report_checkpoint", skip_all, fields(job_id = Empty, generation = Empty))]
     async fn report_checkpoint(
         &self,
         request: Request<v1::ReportCheckpointRequest>,
@@ -189,6 +217,7 @@ impl WorkerService for WorkerApi {
         let request = request.into_inner();
         let worker_id = parse_worker_id(&request.worker_id)?;
         let job_id = parse_job_id("job_id", &request.job_id)?;
+        record_job(&job_id, request.generation);
         if request.step < 0 || request.epoch < 0 {
             return Err(Error::InvalidArgument(format!(
                 "step and epoch: {} and {} must not be negative",
@@ -233,11 +262,12 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(v1::ReportCheckpointResponse { expired_uris }))
     }
 
-    #[tracing::instrument(name = "rpc.report_result", skip_all)]
+    #[tracing::instrument(name = "rpc.report_result", skip_all, fields(job_id = Empty, generation = Empty))]
     async fn report_result(&self, request: Request<v1::ReportResultRequest>) -> Result<Response<v1::ReportResultResponse>, Status> {
         let request = request.into_inner();
         let worker_id = parse_worker_id(&request.worker_id)?;
         let job_id = parse_job_id("job_id", &request.job_id)?;
+        record_job(&job_id, request.generation);
         check_result_json(&request.result_json)?;
         let job = self.require_member(&worker_id, &job_id, request.generation, true).await?;
         // A generation that resumed after the last step reports its result before any
@@ -257,7 +287,7 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(v1::ReportResultResponse {}))
     }
 
-    #[tracing::instrument(name = "rpc.report_failure", skip_all)]
+    #[tracing::instrument(name = "rpc.report_failure", skip_all, fields(job_id = Empty, generation = Empty))]
     async fn report_failure(
         &self,
         request: Request<v1::ReportFailureRequest>,
@@ -265,6 +295,7 @@ impl WorkerService for WorkerApi {
         let request = request.into_inner();
         let worker_id = parse_worker_id(&request.worker_id)?;
         let job_id = parse_job_id("job_id", &request.job_id)?;
+        record_job(&job_id, request.generation);
         let failure = request
             .failure
             .ok_or_else(|| Error::InvalidArgument("failure: missing; send `job` or `peer`".to_owned()))?;
@@ -302,6 +333,7 @@ impl WorkerService for WorkerApi {
                     .into());
                 }
                 if self.store.drop_worker(&unreachable.worker_id).await? {
+                    self.metrics.count_lost_workers(1);
                     tracing::warn!(
                         job_id = %job_id,
                         generation = request.generation,

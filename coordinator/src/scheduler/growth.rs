@@ -5,10 +5,11 @@ use ssl_proto::JobState;
 
 use super::task::worker_range;
 use crate::Error;
+use crate::metrics::CoordinatorMetrics;
 use crate::store::{GenerationPlan, JobStore, now_micros};
 
 /// Gives idle workers to running jobs below their maximum, highest priority first.
-pub(super) async fn grow_running(store: &JobStore) -> Result<(), Error> {
+pub(super) async fn grow_running(store: &JobStore, metrics: &CoordinatorMetrics) -> Result<(), Error> {
     let mut idle = store.idle_workers().await?;
     if idle.is_empty() {
         return Ok(());
@@ -42,7 +43,10 @@ pub(super) async fn grow_running(store: &JobStore) -> Result<(), Error> {
             workers,
         };
         match store.open_generation(&plan).await? {
-            Some(generation) => tracing::info!(job_id = %job.id, generation, added = added.len(), "job grew"),
+            Some(generation) => {
+                metrics.count_transitions(&plan.transitions);
+                tracing::info!(job_id = %job.id, generation, added = added.len(), "job grew");
+            }
             None => tracing::debug!(job_id = %job.id, "job changed during the pass; the next pass looks again"),
         }
     }

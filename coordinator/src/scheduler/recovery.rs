@@ -5,11 +5,12 @@ use ssl_proto::JobState;
 
 use super::task::{path_to_queued, worker_range};
 use crate::Error;
+use crate::metrics::CoordinatorMetrics;
 use crate::store::{GenerationPlan, JobRecord, JobStore, Member, RequeuePlan};
 
 /// Checks every admitted job for members that are no longer live and replaces
 /// its generation.
-pub(super) async fn replace_lost_workers(store: &JobStore) -> Result<(), Error> {
+pub(super) async fn replace_lost_workers(store: &JobStore, metrics: &CoordinatorMetrics) -> Result<(), Error> {
     let active = store.jobs_by_priority(&[JobState::Scheduled, JobState::Running, JobState::Recovering], None).await?;
     for job in active.iter().filter(|job| job.generation > 0) {
         let members = store.members(&job.id, job.generation).await?;
@@ -22,15 +23,21 @@ pub(super) async fn replace_lost_workers(store: &JobStore) -> Result<(), Error> 
             lost.iter().map(|member| format!("`{}` (rank {})", member.worker_name, member.rank)).collect::<Vec<_>>().join(", ");
         let (min, _) = worker_range(job)?;
         if survivors.len() >= min {
-            continue_without(store, job, &survivors, &lost_names).await?;
+            continue_without(store, metrics, job, &survivors, &lost_names).await?;
         } else {
-            requeue(store, job, survivors.len(), min, &lost_names).await?;
+            requeue(store, metrics, job, survivors.len(), min, &lost_names).await?;
         }
     }
     Ok(())
 }
 
-async fn continue_without(store: &JobStore, job: &JobRecord, survivors: &[&Member], lost_names: &str) -> Result<(), Error> {
+async fn continue_without(
+    store: &JobStore,
+    metrics: &CoordinatorMetrics,
+    job: &JobRecord,
+    survivors: &[&Member],
+    lost_names: &str,
+) -> Result<(), Error> {
     let state = job.state()?;
     let plan = GenerationPlan {
         job_id: job.id.clone(),
@@ -42,6 +49,7 @@ async fn continue_without(store: &JobStore, job: &JobRecord, survivors: &[&Membe
     };
     match store.open_generation(&plan).await? {
         Some(generation) => {
+            metrics.count_transitions(&plan.transitions);
             tracing::info!(job_id = %job.id, generation, world_size = survivors.len(), "opened a generation without lost workers");
         }
         None => tracing::debug!(job_id = %job.id, "job changed during the pass; the next pass looks again"),
@@ -49,7 +57,14 @@ async fn continue_without(store: &JobStore, job: &JobRecord, survivors: &[&Membe
     Ok(())
 }
 
-async fn requeue(store: &JobStore, job: &JobRecord, survivors: usize, min: usize, lost_names: &str) -> Result<(), Error> {
+async fn requeue(
+    store: &JobStore,
+    metrics: &CoordinatorMetrics,
+    job: &JobRecord,
+    survivors: usize,
+    min: usize,
+    lost_names: &str,
+) -> Result<(), Error> {
     let state = job.state()?;
     let plan = RequeuePlan {
         job_id: job.id.clone(),
@@ -59,6 +74,7 @@ async fn requeue(store: &JobStore, job: &JobRecord, survivors: usize, min: usize
         message: format!("lost worker {lost_names}; {survivors} left of the {min} the job needs, waiting for workers"),
     };
     if store.requeue(&plan).await? {
+        metrics.count_transitions(&plan.transitions);
         tracing::info!(job_id = %job.id, generation = job.generation, survivors, min, "job back in the queue");
     }
     Ok(())

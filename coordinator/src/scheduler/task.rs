@@ -7,7 +7,10 @@ use uuid::Uuid;
 
 use super::SchedulerConfig;
 use super::{admission, growth, recovery};
+use std::sync::Arc;
+
 use crate::Error;
+use crate::metrics::CoordinatorMetrics;
 use crate::store::JobStore;
 
 /// Name of the scheduler's row in `leader_leases`.
@@ -24,13 +27,18 @@ const FAILURE_LOG_EVERY: u64 = 100;
 /// Starts the scheduler. It runs a pass every `config.pass_interval`, or sooner
 /// when the store asks for one, while this coordinator holds the leader lease.
 /// When `shutdown` turns true it gives up the lease and the task ends.
-pub fn spawn(store: JobStore, config: SchedulerConfig, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(
+    store: JobStore,
+    config: SchedulerConfig,
+    metrics: Arc<CoordinatorMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let holder = Uuid::new_v4().to_string();
     tokio::spawn(async move {
         let mut leading = false;
         let mut failures: u64 = 0;
         loop {
-            match lead_and_pass(&store, &config, &holder, &mut leading).await {
+            match lead_and_pass(&store, &config, &metrics, &holder, &mut leading).await {
                 Ok(()) => failures = 0,
                 Err(error) => {
                     failures += 1;
@@ -54,7 +62,13 @@ pub fn spawn(store: JobStore, config: SchedulerConfig, mut shutdown: watch::Rece
     })
 }
 
-async fn lead_and_pass(store: &JobStore, config: &SchedulerConfig, holder: &str, leading: &mut bool) -> Result<(), Error> {
+async fn lead_and_pass(
+    store: &JobStore,
+    config: &SchedulerConfig,
+    metrics: &CoordinatorMetrics,
+    holder: &str,
+    leading: &mut bool,
+) -> Result<(), Error> {
     let acquired = store.try_acquire_lease(LEADER_LEASE_NAME, holder, config.leader_lease).await?;
     if acquired != *leading {
         tracing::info!(holder, leading = acquired, "scheduler leadership changed");
@@ -63,22 +77,24 @@ async fn lead_and_pass(store: &JobStore, config: &SchedulerConfig, holder: &str,
     if !acquired {
         return Ok(());
     }
-    run_pass(store).await
+    run_pass(store, metrics).await
 }
 
 /// One pass: expire leases, repair jobs that lost workers, admit queued jobs,
 /// then grow running jobs with the idle workers left.
 #[tracing::instrument(name = "scheduler.pass", skip_all)]
-async fn run_pass(store: &JobStore) -> Result<(), Error> {
-    for worker in store.expire_leases().await? {
+async fn run_pass(store: &JobStore, metrics: &CoordinatorMetrics) -> Result<(), Error> {
+    let expired = store.expire_leases().await?;
+    metrics.count_lost_workers(expired.len());
+    for worker in expired {
         tracing::info!(worker_id = %worker.id, name = %worker.name, job_id = ?worker.job_id, "worker lease expired");
     }
-    recovery::replace_lost_workers(store).await?;
+    recovery::replace_lost_workers(store, metrics).await?;
     let queued_waiting = admission::admit_queued(store).await?;
     // Idle workers go to queued jobs first; a running job only grows when no
     // queued job is waiting for them.
     if !queued_waiting {
-        growth::grow_running(store).await?;
+        growth::grow_running(store, metrics).await?;
     }
     Ok(())
 }

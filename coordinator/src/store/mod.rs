@@ -13,6 +13,7 @@ mod generations;
 mod jobs;
 mod leader;
 mod records;
+mod snapshot;
 mod workers;
 
 pub use connect::Dialect;
@@ -20,6 +21,7 @@ pub use jobs::{JobFilter, JobPage, NewJob, Submission};
 pub use assignments::{AssignmentView, CurrentAssignment, Member};
 pub use generations::{GenerationPlan, RequeuePlan};
 pub use records::{CheckpointRecord, EventKind, EventRecord, JobRecord, Progress};
+pub use snapshot::{ActiveJob, StoreSnapshot, WorkerLease};
 pub use workers::{NewWorker, WorkerRecord, WorkerState};
 
 use std::sync::Arc;

@@ -91,6 +91,7 @@ impl TestServer {
             scheduler: Default::default(),
             tls: None,
             checkpoint_root: checkpoint_root(),
+            metrics_listener: None,
         })
         .await
     }
@@ -139,6 +140,7 @@ pub fn fast_config(database_url: &str) -> ServerConfig {
         },
         tls: None,
         checkpoint_root: checkpoint_root(),
+        metrics_listener: None,
     }
 }
 

@@ -60,6 +60,7 @@ impl Coordinator {
             tls,
             checkpoint_root: CheckpointRoot::parse(&format!("file://{}/checkpoints", data_dir.path().display()))
                 .expect("the temporary folder is a valid checkpoint root"),
+            metrics_listener: None,
         };
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, config, async move {

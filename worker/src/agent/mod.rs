@@ -38,6 +38,8 @@ pub struct AgentConfig {
     pub peer_timeout: Duration,
     /// Compute device the agent trains on.
     pub device: DeviceChoice,
+    /// Address of the Prometheus `/metrics` listener; none serves no metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Errors that end the agent.
@@ -45,8 +47,8 @@ pub struct AgentConfig {
 pub enum AgentError {
     #[error("invalid agent setting: {0}")]
     InvalidConfig(String),
-    #[error("cannot bind the data-plane listener on {address}: {source}")]
-    Bind { address: SocketAddr, source: std::io::Error },
+    #[error("cannot bind the {listener} listener on {address}: {source}")]
+    Bind { listener: &'static str, address: SocketAddr, source: std::io::Error },
     #[error("the coordinator refused the join token: {0}")]
     Unauthenticated(String),
     #[error("the coordinator rejected the registration: {0}")]

@@ -12,7 +12,7 @@ use ssl_collective::{AbortHandle, CollectiveError, Ring, RingConfig};
 use ssl_proto::v1::{self, Assignment, report_failure_request::Failure};
 use tokio::runtime::Handle;
 use tonic::Code;
-use tracing::{info, info_span, warn};
+use tracing::{Span, info, info_span, warn};
 
 use super::checkpoints::{Manifest, TRAINER_STATE, read_checkpoint_file};
 use super::uploads::{Upload, Uploader};
@@ -22,7 +22,12 @@ use crate::data::encode::EncodedRows;
 use crate::data::profile::{DEFAULT_MAX_CATEGORIES, DatasetProfile, ProfilePartial};
 use crate::error::WorkerError;
 use crate::job::{JobData, evaluate_trainer};
-use crate::trainers::{AnyTrainer, StepExchange, StepReport, shard_rows};
+use crate::metrics::{StepFigures, WorkerMetrics, bus_bandwidth};
+use crate::trainers::{AnyTrainer, StepExchange, StepReport, StepTimings, shard_rows};
+
+/// One step in this many gets a span of its own, so that traces show the step
+/// time without a span per step.
+const TRACED_STEP_EVERY: u64 = 50;
 
 /// A request from the session to the runner.
 pub enum Command {
@@ -62,7 +67,13 @@ pub struct RunnerHandle {
 impl RunnerHandle {
     /// Starts the runner thread. `listener` accepts peers' data-plane links;
     /// `runtime` runs the runner's RPCs and storage calls.
-    pub fn spawn(listener: TcpListener, runtime: Handle, peer_timeout: Duration, device: Device) -> RunnerHandle {
+    pub fn spawn(
+        listener: TcpListener,
+        runtime: Handle,
+        peer_timeout: Duration,
+        device: Device,
+        metrics: Arc<WorkerMetrics>,
+    ) -> RunnerHandle {
         let (commands, receiver) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared::default());
         let runner = Runner {
@@ -75,6 +86,7 @@ impl RunnerHandle {
             session: None,
             job: None,
             device,
+            metrics,
         };
         std::thread::Builder::new()
             .name("runner".to_owned())
@@ -224,25 +236,27 @@ struct Runner {
     session: Option<Session>,
     job: Option<JobRun>,
     device: Device,
+    metrics: Arc<WorkerMetrics>,
 }
 
 impl Runner {
     fn run(mut self) {
         while let Some(command) = self.next_command() {
             match command {
-                Command::Session { client, worker_id } => self.session = Some(Session { client, worker_id }),
+                Command::Session { client, worker_id } => {
+                    self.metrics.set_worker_id(&worker_id);
+                    self.session = Some(Session { client, worker_id });
+                }
                 Command::Assign(assignment) => self.run_assignment(&assignment),
                 Command::Release { job_id } => {
                     if self.job.as_ref().is_some_and(|job| job.job_id == job_id) {
                         info!(job_id, "released from the job; dropping its state");
-                        self.job = None;
-                        self.set_progress(None);
+                        self.drop_job();
                     }
                 }
                 Command::Reset => {
-                    self.job = None;
+                    self.drop_job();
                     self.session = None;
-                    self.set_progress(None);
                 }
             }
         }
@@ -285,11 +299,18 @@ impl Runner {
         *self.shared.progress.lock().expect("lock") = progress;
     }
 
+    /// Forgets the job: its data, trainer, progress and metrics.
+    fn drop_job(&mut self) {
+        self.job = None;
+        self.set_progress(None);
+        self.metrics.clear_job();
+    }
+
     fn run_assignment(&mut self, assignment: &Assignment) {
         let span = info_span!("assignment", job_id = %assignment.job_id, generation = assignment.generation, rank = assignment.rank);
         let _entered = span.enter();
         if self.job.as_ref().is_some_and(|job| job.job_id != assignment.job_id) {
-            self.job = None;
+            self.drop_job();
         }
         info!(world_size = assignment.world_size, "starting generation");
         let result = self.train_generation(assignment);
@@ -316,8 +337,7 @@ impl Runner {
             Err(RunError::Job(message)) => {
                 warn!(error = %message, "job failed");
                 self.report_failure(assignment, Failure::Job(v1::JobFailure { message }));
-                self.job = None;
-                self.set_progress(None);
+                self.drop_job();
             }
         }
     }
@@ -408,6 +428,7 @@ impl Runner {
             ..Default::default()
         };
 
+        self.metrics.start_generation();
         let link_id = ring_id(&assignment.job_id, assignment.generation);
         let config = RingConfig { timeout: self.peer_timeout, ..RingConfig::new(rank, peers, link_id) };
         let mut ring = Ring::connect(&self.listener, config)?;
@@ -429,7 +450,7 @@ impl Runner {
         let session = self.session.clone().ok_or(RunError::Interrupted)?;
         let every_steps = spec.checkpoint.as_ref().and_then(|policy| policy.every_steps).unwrap_or(500).max(1) as u64;
         let global_batch = job.data.config.batch_size.min(job.data.train.num_rows());
-        let mut exchange = MeasuredExchange { ring: &mut ring, bytes: 0, seconds: 0.0 };
+        let mut exchange = MeasuredExchange { ring: &mut ring, bytes: 0, seconds: 0.0, last_bytes: 0, last_elapsed: Duration::ZERO };
         let mut window = Instant::now();
         let mut window_steps = 0u64;
         while !job.trainer.as_ref().expect("synchronised above").is_finished() {
@@ -437,10 +458,26 @@ impl Runner {
                 return Ok(Outcome::Interrupted);
             }
             let trainer = job.trainer.as_mut().expect("synchronised above");
-            let report = trainer.data_parallel_step(&mut exchange)?;
+            let next_step = trainer.state().global_step;
+            let span = if next_step % TRACED_STEP_EVERY == 0 {
+                info_span!("train.step", job_id = %assignment.job_id, generation = assignment.generation, rank, step = next_step)
+            } else {
+                Span::none()
+            };
+            let report = span.in_scope(|| trainer.data_parallel_step(&mut exchange))?;
             window_steps += 1;
             let elapsed = window.elapsed().as_secs_f64();
-            let progress = progress_of(&base_progress, trainer, &report, (window_steps * global_batch as u64) as f64 / elapsed, &exchange);
+            let samples_per_second = (window_steps * global_batch as u64) as f64 / elapsed;
+            let progress = progress_of(&base_progress, trainer, &report, samples_per_second, &exchange);
+            let figures = StepFigures {
+                epoch: report.epoch + 1,
+                steps: trainer.state().global_step,
+                loss: report.loss,
+                samples_per_second,
+                timings: report.timings,
+                bus_bandwidth: bus_bandwidth(exchange.last_bytes, exchange.last_elapsed, exchange.world_size()),
+            };
+            self.metrics.record_step(&assignment.job_id, rank, &figures);
             if elapsed > 5.0 {
                 window = Instant::now();
                 window_steps = 0;
@@ -448,7 +485,7 @@ impl Runner {
             *self.shared.progress.lock().expect("lock") = Some(progress);
             let step = report.step + 1;
             if rank == 0 && step % every_steps == 0 {
-                save_checkpoint(job, &report, assignment, &session, &self.runtime)?;
+                save_checkpoint(job, &report, assignment, &session, &self.runtime, &self.metrics)?;
             }
         }
 
@@ -458,8 +495,15 @@ impl Runner {
         let state = job.trainer.as_ref().expect("synchronised above").state();
         if job.last_checkpoint != Some(state.global_step) {
             // After the last step the state has moved on to the next epoch.
-            let report = StepReport { epoch: state.epoch.saturating_sub(1), step: state.global_step.saturating_sub(1), loss: last_loss(&self.shared), learning_rate: 0.0, gradient_norm: 0.0 };
-            save_checkpoint(job, &report, assignment, &session, &self.runtime)?;
+            let report = StepReport {
+                epoch: state.epoch.saturating_sub(1),
+                step: state.global_step.saturating_sub(1),
+                loss: last_loss(&self.shared),
+                learning_rate: 0.0,
+                gradient_norm: 0.0,
+                timings: StepTimings::default(),
+            };
+            save_checkpoint(job, &report, assignment, &session, &self.runtime, &self.metrics)?;
         }
         // Every checkpoint is committed before the job can succeed.
         if let Some(uploader) = job.uploader.take() {
@@ -542,7 +586,14 @@ fn synchronise_state(
 }
 
 /// Snapshots `trainer` after the step `report` describes and queues its upload.
-fn save_checkpoint(job: &mut JobRun, report: &StepReport, assignment: &Assignment, session: &Session, runtime: &Handle) -> Result<(), RunError> {
+fn save_checkpoint(
+    job: &mut JobRun,
+    report: &StepReport,
+    assignment: &Assignment,
+    session: &Session,
+    runtime: &Handle,
+    metrics: &Arc<WorkerMetrics>,
+) -> Result<(), RunError> {
     let trainer = job.trainer.as_ref().expect("trained");
     let state = trainer.state();
 
@@ -576,7 +627,7 @@ fn save_checkpoint(job: &mut JobRun, report: &StepReport, assignment: &Assignmen
         loss: report.loss,
     };
 
-    let uploader = job.uploader.get_or_insert_with(|| Uploader::start(runtime, session.client.clone()));
+    let uploader = job.uploader.get_or_insert_with(|| Uploader::start(runtime, session.client.clone(), metrics.clone()));
     uploader.submit(Upload { checkpoints_uri: assignment.checkpoint_uri.clone(), manifest, files, report });
     job.last_checkpoint = Some(state.global_step);
     Ok(())
@@ -642,11 +693,16 @@ fn progress_of(
     }
 }
 
-/// The ring, timing its all-reduce calls for the heartbeat's bandwidth figure.
+/// The ring, timing its all-reduce calls for the heartbeat's and the metrics'
+/// bandwidth figures.
 struct MeasuredExchange<'a> {
     ring: &'a mut Ring,
+    /// Bytes and seconds of every all-reduce of the generation.
     bytes: u64,
     seconds: f64,
+    /// Size and time of the latest all-reduce: a step's gradient buffer.
+    last_bytes: u64,
+    last_elapsed: Duration,
 }
 
 impl StepExchange for MeasuredExchange<'_> {
@@ -665,8 +721,10 @@ impl StepExchange for MeasuredExchange<'_> {
     fn all_reduce_sum(&mut self, data: &mut [f32]) -> crate::Result<()> {
         let started = Instant::now();
         StepExchange::all_reduce_sum(self.ring, data)?;
-        self.seconds += started.elapsed().as_secs_f64();
-        self.bytes += (data.len() * 4) as u64;
+        self.last_elapsed = started.elapsed();
+        self.last_bytes = (data.len() * 4) as u64;
+        self.seconds += self.last_elapsed.as_secs_f64();
+        self.bytes += self.last_bytes;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! coordinator declares this worker lost.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ssl_proto::v1::{self, assignment_update};
@@ -13,6 +14,7 @@ use super::client::{WorkerClient, worker_client};
 use super::runner::RunnerHandle;
 use super::{AgentConfig, AgentError};
 use crate::device::make_device;
+use crate::metrics::WorkerMetrics;
 
 /// Maximum pause between attempts to reach an unavailable coordinator.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -25,8 +27,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// taken by another live worker.
 pub async fn run_agent(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
     let listener =
-        TcpListener::bind(config.data_listen).map_err(|source| AgentError::Bind { address: config.data_listen, source })?;
-    let bound = listener.local_addr().map_err(|source| AgentError::Bind { address: config.data_listen, source })?;
+        TcpListener::bind(config.data_listen).map_err(|source| AgentError::Bind { listener: "data-plane", address: config.data_listen, source })?;
+    let bound = listener.local_addr().map_err(|source| AgentError::Bind { listener: "data-plane", address: config.data_listen, source })?;
     let data_address = config.data_advertise.unwrap_or(bound);
     if data_address.ip().is_unspecified() {
         return Err(AgentError::InvalidConfig(format!(
@@ -35,7 +37,20 @@ pub async fn run_agent(config: AgentConfig, shutdown: impl Future<Output = ()>) 
     }
     let client = worker_client(&config.coordinator, &config.join_token)?;
     let device = make_device(config.device).map_err(|error| AgentError::InvalidConfig(format!("--device: {error}")))?;
-    let runner = RunnerHandle::spawn(listener, tokio::runtime::Handle::current(), config.peer_timeout, device);
+    let metrics = Arc::new(WorkerMetrics::new(config.device.backend_name()));
+    if let Some(address) = config.metrics_listen {
+        let metrics_listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|source| AgentError::Bind { listener: "metrics", address, source })?;
+        info!(address = %metrics_listener.local_addr().unwrap_or(address), "serving metrics on /metrics");
+        let metrics = metrics.clone();
+        let render = move || {
+            let metrics = metrics.clone();
+            async move { metrics.render() }
+        };
+        tokio::spawn(ssl_telemetry::serve_metrics(metrics_listener, render, std::future::pending()));
+    }
+    let runner = RunnerHandle::spawn(listener, tokio::runtime::Handle::current(), config.peer_timeout, device, metrics);
     info!(name = config.name, coordinator = config.coordinator, %data_address, "worker agent starting");
 
     tokio::pin!(shutdown);

@@ -38,6 +38,10 @@ pub struct AgentArgs {
     /// Compute device to train on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
+    /// Address to serve Prometheus metrics on, at `/metrics`, such as `0.0.0.0:9465`.
+    /// The listener has no authentication. Without it, no metrics are served.
+    #[arg(long, env = "SSL_WORKER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl AgentArgs {
@@ -76,6 +80,7 @@ impl AgentArgs {
             data_advertise: self.data_advertise,
             peer_timeout: Duration::from_secs(self.peer_timeout_secs),
             device: self.device,
+            metrics_listen: self.metrics_listen,
         })
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::data::csv::parse_csv;
+#[cfg(feature = "parquet")]
 use crate::data::parquet::parse_parquet;
 use crate::data::schema::{TableSchema, TypedTable, apply_schema, infer_schema};
 use crate::data::source::fetch_bytes;
@@ -23,7 +24,8 @@ impl TableFormat {
     ///
     /// # Errors
     ///
-    /// [`WorkerError::InvalidConfig`] for another name or an unknown extension.
+    /// [`WorkerError::InvalidConfig`] for another name or an unknown extension, and
+    /// for Parquet in a build without the `parquet` feature.
     pub fn resolve(name: Option<&str>, uri: &str) -> Result<Self> {
         let lower = uri.to_ascii_lowercase();
         let name = name.map(str::to_owned).or_else(|| {
@@ -38,11 +40,20 @@ impl TableFormat {
         });
         match name.as_deref() {
             Some("csv") => Ok(TableFormat::Csv),
-            Some("parquet") => Ok(TableFormat::Parquet),
+            Some("parquet") if cfg!(feature = "parquet") => Ok(TableFormat::Parquet),
+            Some("parquet") => Err(parquet_not_built(uri)),
             Some(other) => Err(WorkerError::InvalidConfig(format!("unknown dataset format `{other}`; expected `csv` or `parquet`"))),
             None => Err(WorkerError::InvalidConfig(format!("cannot tell the format of `{uri}` from its extension; set `dataset.format`"))),
         }
     }
+}
+
+/// Builds the error for a Parquet table in a build without the `parquet` feature.
+fn parquet_not_built(uri: &str) -> WorkerError {
+    WorkerError::InvalidConfig(format!(
+        "`{uri}` is a Parquet file, and this ssl-worker was built without Parquet support; \
+         rebuild it with `cargo build --release --features ssl-worker/parquet`, or convert the file to CSV"
+    ))
 }
 
 /// Fetches and parses one table.
@@ -57,7 +68,10 @@ pub fn read_table(uri: &str, format: TableFormat) -> Result<RawTable> {
     }
     match format {
         TableFormat::Csv => parse_csv(uri, &bytes),
+        #[cfg(feature = "parquet")]
         TableFormat::Parquet => parse_parquet(uri, bytes),
+        #[cfg(not(feature = "parquet"))]
+        TableFormat::Parquet => Err(parquet_not_built(uri)),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod dataset;
 pub mod encode;
+#[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod profile;
 pub mod schema;

@@ -2,6 +2,7 @@
 //! needs, and the rows of a global batch that each rank computes.
 
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use ssl_collective::Ring;
 
@@ -66,6 +67,47 @@ impl StepExchange for Ring {
 
     fn all_reduce_sum(&mut self, data: &mut [f32]) -> Result<()> {
         Ring::all_reduce_sum(self, data).map_err(WorkerError::Collective)
+    }
+}
+
+/// An exchange that adds up the time spent in its calls.
+pub struct TimedExchange<'a> {
+    inner: &'a mut dyn StepExchange,
+    spent: Duration,
+}
+
+impl<'a> TimedExchange<'a> {
+    pub fn new(inner: &'a mut dyn StepExchange) -> Self {
+        TimedExchange { inner, spent: Duration::ZERO }
+    }
+
+    /// Time spent in the calls so far.
+    pub fn spent(&self) -> Duration {
+        self.spent
+    }
+}
+
+impl StepExchange for TimedExchange<'_> {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+
+    fn world_size(&self) -> usize {
+        self.inner.world_size()
+    }
+
+    fn all_gather(&mut self, local: &[f32], counts: &[usize]) -> Result<Vec<f32>> {
+        let started = Instant::now();
+        let gathered = self.inner.all_gather(local, counts);
+        self.spent += started.elapsed();
+        gathered
+    }
+
+    fn all_reduce_sum(&mut self, data: &mut [f32]) -> Result<()> {
+        let started = Instant::now();
+        let reduced = self.inner.all_reduce_sum(data);
+        self.spent += started.elapsed();
+        reduced
     }
 }
 

@@ -1,6 +1,8 @@
 //! The parts of an optimizer step that a distributed runtime slots between:
 //! gradients as one flat buffer, global-norm clipping, and per-step RNG seeds.
 
+use std::time::Duration;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -9,6 +11,20 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::data::profile::sample_key;
 use crate::error::{Result, WorkerError};
+
+/// Wall time of each phase of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StepTimings {
+    /// Selecting and copying the rows of the batch.
+    pub data: Duration,
+    /// Augmentation, forward and backward passes and flattening the gradients,
+    /// without the exchanges with the peers in between.
+    pub forward_backward: Duration,
+    /// All-gathers and all-reduces with the peers.
+    pub exchange: Duration,
+    /// Clipping and the AdamW update.
+    pub optimizer: Duration,
+}
 
 /// Number of float parameters of `module`: the length of its flat gradient buffer.
 pub fn num_float_parameters<M: Module>(module: &M) -> usize {

@@ -2,6 +2,7 @@
 //! checkpoints.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
@@ -19,9 +20,9 @@ use crate::error::{Result, WorkerError};
 use crate::model::TabularEncoder;
 use crate::schedule::LearningRateSchedule;
 use crate::trainers::config::TrainerConfig;
-use crate::trainers::exchange::{StepExchange, shard_rows};
+use crate::trainers::exchange::{StepExchange, TimedExchange, shard_rows};
 use crate::trainers::objective::{Objective, ShardLoss};
-use crate::trainers::step::{clip_global_norm, flatten_gradients, step_rng, unflatten_gradients};
+use crate::trainers::step::{StepTimings, clip_global_norm, flatten_gradients, step_rng, unflatten_gradients};
 
 /// Position of a run, stored in checkpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -53,6 +54,8 @@ pub struct StepReport {
     pub learning_rate: f64,
     /// Global L2 norm of the gradient before clipping.
     pub gradient_norm: f64,
+    /// Wall time of the step's phases. A single-process [`Trainer::step`] leaves them at zero.
+    pub timings: StepTimings,
 }
 
 /// Trains one SSL objective on encoded rows held in memory.
@@ -234,7 +237,14 @@ impl<O: Objective> Trainer<O> {
         };
         self.model = Some(self.optimizer.step(learning_rate, model, parameters));
 
-        let report = StepReport { epoch: self.state.epoch, step: self.state.global_step, loss, learning_rate, gradient_norm };
+        let report = StepReport {
+            epoch: self.state.epoch,
+            step: self.state.global_step,
+            loss,
+            learning_rate,
+            gradient_norm,
+            timings: StepTimings::default(),
+        };
         self.advance();
         Ok(report)
     }
@@ -262,6 +272,7 @@ impl<O: Objective> Trainer<O> {
     /// there are ranks, and the errors of the computation and the exchange. The
     /// model and the position only change when the step succeeds.
     pub fn data_parallel_step(&mut self, exchange: &mut dyn StepExchange) -> Result<StepReport> {
+        let started = Instant::now();
         let batch_rows = self.next_batch_rows();
         let world_size = exchange.world_size();
         if batch_rows.len() < world_size {
@@ -273,11 +284,15 @@ impl<O: Objective> Trainer<O> {
 
         let batch = self.rows.select(&batch_rows);
         let shard = shard_rows(batch.num_rows, exchange.rank(), world_size);
+        let data = started.elapsed();
+
+        let computing = Instant::now();
+        let mut exchange = TimedExchange::new(exchange);
         // One augmentation stream for the whole global batch, with no rank in its
         // seed, so every world size draws the same views.
         let mut rng = step_rng(self.config.seed, self.state.epoch, self.state.global_step, 0);
         let model = self.model();
-        let (loss, gradients) = self.objective.sharded_loss_and_gradients(model, &batch, shard, &mut rng, exchange)?;
+        let (loss, gradients) = self.objective.sharded_loss_and_gradients(model, &batch, shard, &mut rng, &mut exchange)?;
 
         let plain_device = self.device.clone().without_autodiff();
         let mut gradients = flatten_gradients(model, gradients, &plain_device)?;
@@ -293,8 +308,18 @@ impl<O: Objective> Trainer<O> {
                 f64::from(gradients.pop().expect("the loss was pushed"))
             }
         };
+        let computed = computing.elapsed();
+        let exchanged = exchange.spent();
 
-        self.apply_gradients(gradients, loss)
+        let optimizing = Instant::now();
+        let mut report = self.apply_gradients(gradients, loss)?;
+        report.timings = StepTimings {
+            data,
+            forward_backward: computed.saturating_sub(exchanged),
+            exchange: exchanged,
+            optimizer: optimizing.elapsed(),
+        };
+        Ok(report)
     }
 
     fn advance(&mut self) {
