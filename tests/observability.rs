@@ -71,15 +71,22 @@ fn run_tool(command: &mut Command, install_hint: &str) -> std::process::Output {
     command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}; {install_hint}"))
 }
 
+/// Creates a database and starts a coordinator and two registered workers, each
+/// process with `environment` set.
+async fn start_two_workers(environment: &[(&str, String)]) -> (TestDatabase, Cluster, ssl_e2e::JobClient) {
+    let database = TestDatabase::create().await;
+    let mut cluster = Cluster::start_with_environment(&database.url, environment);
+    cluster.start_worker();
+    cluster.start_worker();
+    let client = cluster.client().await;
+    cluster.wait_for_registrations(2).await;
+    (database, cluster, client)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_scrape_matches_docs_and_dashboards() {
     let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let database = TestDatabase::create().await;
-    let mut cluster = Cluster::start(&database.url);
-    cluster.start_worker();
-    cluster.start_worker();
-    let mut client = cluster.client().await;
-    cluster.wait_for_registrations(2).await;
+    let (database, cluster, mut client) = start_two_workers(&[]).await;
     let data = tempfile::tempdir().unwrap();
     let job_id = submit(&mut client, &adult_spec(data.path(), 40), data.path()).await;
 
@@ -234,17 +241,12 @@ impl Collector {
 async fn spans_reach_an_otlp_collector() {
     let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (collector, address) = Collector::start().await;
-    let database = TestDatabase::create().await;
     let environment = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{address}")),
         // Export every 100 ms instead of every 5 s, so the test need not wait.
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
     ];
-    let mut cluster = Cluster::start_with_environment(&database.url, &environment);
-    cluster.start_worker();
-    cluster.start_worker();
-    let mut client = cluster.client().await;
-    cluster.wait_for_registrations(2).await;
+    let (database, cluster, mut client) = start_two_workers(&environment).await;
     let data = tempfile::tempdir().unwrap();
     let job_id = submit(&mut client, &adult_spec(data.path(), 2), data.path()).await;
     let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;

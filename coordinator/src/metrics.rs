@@ -110,14 +110,13 @@ fn snapshot_families(snapshot: &StoreSnapshot, lease: Duration, now_us: i64) -> 
     let registry = Registry::new();
     let register = |collector: Box<dyn prometheus::core::Collector>| registry.register(collector).expect("metric names are unique");
 
+    let jobs_in = |state: JobState| snapshot.jobs_by_state.iter().find(|(stored, _)| *stored == state).map_or(0, |(_, count)| *count);
     let jobs = IntGaugeVec::new(Opts::new("ssl_jobs", "Jobs in the store by state."), &["state"]).expect("valid options");
     for state in JobState::ALL {
-        let count = snapshot.jobs_by_state.iter().find(|(stored, _)| *stored == state).map_or(0, |(_, count)| *count);
-        jobs.with_label_values(&[state.short_name().to_ascii_lowercase().as_str()]).set(count);
+        jobs.with_label_values(&[state.short_name().to_ascii_lowercase().as_str()]).set(jobs_in(state));
     }
-    let queued = snapshot.jobs_by_state.iter().find(|(state, _)| *state == JobState::Queued).map_or(0, |(_, count)| *count);
     let queue_depth = IntGauge::new("ssl_queue_depth_jobs", "Jobs waiting for workers (state QUEUED).").expect("valid options");
-    queue_depth.set(queued);
+    queue_depth.set(jobs_in(JobState::Queued));
     register(Box::new(jobs));
     register(Box::new(queue_depth));
 

@@ -20,8 +20,8 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Encodes `families` in the Prometheus text exposition format.
 pub fn encode_metrics(families: &[MetricFamily]) -> String {
     let mut buffer = Vec::new();
-    // Encoding into a Vec fails only for a family without a name or type, which
-    // the prometheus crate's collectors never produce.
+    // Encoding into a Vec fails only for a malformed family, such as one without a
+    // name, and the collectors of this workspace register none.
     if let Err(error) = prometheus::TextEncoder::new().encode(families, &mut buffer) {
         tracing::error!(error = %error, "cannot encode the metrics");
     }

@@ -432,7 +432,8 @@ pub fn checkpoint_folders(cluster: &Cluster, job_id: &str) -> Vec<(String, bool)
     folders
 }
 
-/// Fetches `GET /metrics` from 127.0.0.1:`port`; `None` while nothing answers there.
+/// Fetches `GET /metrics` from 127.0.0.1:`port`, or returns `None` while nothing listens there
+/// or the response is not 200.
 pub fn scrape_metrics(port: u16) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
