@@ -1,10 +1,12 @@
 //! All-reduce algorithm and bus bandwidth on loopback, as nccl-tests defines them:
 //! algbw = bytes / time, busbw = algbw × 2(n−1)/n. Ranks run as threads of this
 //! process, each with its own TCP links, so the traffic is real loopback TCP.
-//! Also measures one plain TCP stream over loopback as the ceiling.
+//! Also measures plain TCP over loopback: one stream, and two streams in opposite
+//! directions sending from 64 MiB buffers, which is what two ranks exchange.
 //!
 //! ```text
 //! cargo bench -p ssl-collective --bench all_reduce
+//! SSL_BENCH_CHUNK_BYTES=262144 cargo bench -p ssl-collective --bench all_reduce
 //! ```
 
 use std::io::{Read, Write};
@@ -16,13 +18,22 @@ use ssl_collective::{Ring, RingConfig};
 const MIB: usize = 1024 * 1024;
 
 fn main() {
-    println!("loopback TCP, one stream: {:.2} GB/s", loopback_gbps());
+    let chunk_bytes = match std::env::var("SSL_BENCH_CHUNK_BYTES") {
+        Ok(value) => value.parse().expect("SSL_BENCH_CHUNK_BYTES is a number of bytes"),
+        Err(_) => RingConfig::DEFAULT_CHUNK_BYTES,
+    };
+    println!("loopback TCP, one stream from a 1 MiB buffer: {:.2} GB/s", loopback_gbps(1, MIB));
+    println!(
+        "loopback TCP, two opposite streams from 64 MiB buffers: {:.2} GB/s each",
+        loopback_gbps(2, 64 * MIB)
+    );
+    println!("chunk: {} KiB", chunk_bytes / 1024);
     println!();
     println!("| ranks | size | time (median) | algbw | busbw |");
     println!("|---|---|---|---|---|");
     for world_size in [2, 4] {
         for size_mib in [1, 4, 16, 64] {
-            let seconds = median_all_reduce_seconds(world_size, size_mib * MIB);
+            let seconds = median_all_reduce_seconds(world_size, size_mib * MIB, chunk_bytes);
             let algbw = (size_mib * MIB) as f64 / seconds / 1e9;
             let busbw = algbw * 2.0 * (world_size - 1) as f64 / world_size as f64;
             println!(
@@ -34,7 +45,7 @@ fn main() {
 }
 
 /// Median over iterations of the slowest rank's time for one all-reduce of `bytes`.
-fn median_all_reduce_seconds(world_size: usize, bytes: usize) -> f64 {
+fn median_all_reduce_seconds(world_size: usize, bytes: usize, chunk_bytes: usize) -> f64 {
     let iterations = (256 * MIB / bytes).clamp(10, 100);
     let listeners: Vec<TcpListener> = (0..world_size).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
     let peers: Vec<_> = listeners.iter().map(|listener| listener.local_addr().unwrap()).collect();
@@ -43,7 +54,8 @@ fn median_all_reduce_seconds(world_size: usize, bytes: usize) -> f64 {
             .iter()
             .enumerate()
             .map(|(rank, listener)| {
-                let config = RingConfig::new(rank, peers.clone(), 1);
+                let mut config = RingConfig::new(rank, peers.clone(), 1);
+                config.chunk_bytes = chunk_bytes;
                 scope.spawn(move || {
                     let mut ring = Ring::connect(listener, config).unwrap();
                     let mut data = vec![rank as f32; bytes / 4];
@@ -68,26 +80,36 @@ fn median_all_reduce_seconds(world_size: usize, bytes: usize) -> f64 {
     slowest[iterations / 2]
 }
 
-/// Throughput of one TCP stream over loopback, in GB/s, for 2 GiB in 1 MiB writes.
-fn loopback_gbps() -> f64 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
+/// Throughput of each of `streams` TCP streams over loopback, in GB/s. Every
+/// stream carries 2 GiB, written from and read into buffers of `buffer_bytes`
+/// in 1 MiB calls; buffers larger than the caches make the copies go to memory,
+/// as an all-reduce of that size does.
+fn loopback_gbps(streams: usize, buffer_bytes: usize) -> f64 {
     let total = 2048 * MIB;
-    let reader = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buffer = vec![0u8; MIB];
-        let mut received = 0;
-        while received < total {
-            received += stream.read(&mut buffer).unwrap();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..streams {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut writer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut reader, _) = listener.accept().unwrap();
+            writer.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+            scope.spawn(move || {
+                let buffer = vec![1u8; buffer_bytes];
+                for call in 0..total / MIB {
+                    let offset = call * MIB % buffer_bytes;
+                    writer.write_all(&buffer[offset..offset + MIB]).unwrap();
+                }
+            });
+            scope.spawn(move || {
+                let mut buffer = vec![0u8; buffer_bytes];
+                let mut received = 0;
+                while received < total {
+                    let offset = received % buffer_bytes;
+                    let end = (offset + MIB).min(buffer_bytes);
+                    received += reader.read(&mut buffer[offset..end]).unwrap();
+                }
+            });
         }
     });
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
-    let buffer = vec![1u8; MIB];
-    let started = Instant::now();
-    for _ in 0..total / MIB {
-        stream.write_all(&buffer).unwrap();
-    }
-    reader.join().unwrap();
     total as f64 / started.elapsed().as_secs_f64() / 1e9
 }

@@ -1,6 +1,7 @@
 //! The ring of TCP links and the collective operations over it.
 
 use std::io::{Read, Write};
+use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
 use std::sync::Arc;
@@ -26,9 +27,9 @@ pub struct RingConfig {
 }
 
 impl RingConfig {
-    /// Default chunk size: 256 KiB keeps several chunks in flight on loopback while
-    /// each stays small enough to add while the next arrives.
-    pub const DEFAULT_CHUNK_BYTES: usize = 256 * 1024;
+    /// Default chunk size. On loopback with two ranks, 1 MiB beat 64 KiB by about a
+    /// fifth and 256 KiB by a tenth at every size from 1 to 64 MiB (`docs/benchmarks.md`).
+    pub const DEFAULT_CHUNK_BYTES: usize = 1024 * 1024;
 
     pub fn new(rank: usize, peers: Vec<SocketAddr>, generation: u64) -> Self {
         RingConfig { rank, peers, generation, timeout: Duration::from_secs(30), chunk_bytes: Self::DEFAULT_CHUNK_BYTES }
@@ -265,6 +266,11 @@ impl Ring {
 
     /// Sends `initial` to the right, then works through `steps`, forwarding each
     /// received chunk as soon as it is combined so that consecutive steps overlap.
+    ///
+    /// A sender thread writes chunks to the right straight from `data` while this
+    /// thread reads from the left into `data`; nothing is copied into send buffers.
+    /// The two threads touch disjoint ranges: before this thread writes a range, it
+    /// waits until every queued send that overlaps the range has gone out.
     fn run(&mut self, data: &mut [f32], initial: Option<Range<usize>>, steps: &[Step]) -> Result<(), CollectiveError> {
         if self.aborted.load(Ordering::SeqCst) {
             return Err(CollectiveError::Aborted);
@@ -279,36 +285,35 @@ impl Ring {
         let (Some(right), Some(left)) = (self.right.as_mut(), self.left.as_mut()) else {
             return Ok(());
         };
+        let buffer = SharedBuffer::new(data);
 
-        // Chunks travel to the sender thread and come back empty for reuse. The queue
-        // is unbounded: if this thread blocked on a full queue instead of reading,
-        // every rank could wait on its right neighbour at once and the ring would stall.
-        let (outgoing, to_send) = mpsc::channel::<Vec<f32>>();
-        let (recycle, recycled) = mpsc::channel::<Vec<f32>>();
+        // The queue of ranges to send is unbounded: if this thread blocked on a full
+        // queue instead of reading, every rank could wait on its right neighbour at
+        // once and the ring would stall. The sender counts the chunks it has written.
+        let (outgoing, to_send) = mpsc::channel::<Range<usize>>();
+        let (sent, sent_count) = mpsc::channel::<()>();
 
         std::thread::scope(|scope| {
             let sender_aborted = aborted.clone();
             let sender = scope.spawn(move || -> Result<(), CollectiveError> {
-                for chunk in to_send {
-                    right.write_all(bytemuck::cast_slice(&chunk)).map_err(|error| {
+                for range in to_send {
+                    // SAFETY: the receiving thread does not write this range until the
+                    // count sent below covers it.
+                    let chunk = unsafe { buffer.slice(range) };
+                    right.write_all(bytemuck::cast_slice(chunk)).map_err(|error| {
                         CollectiveError::from_io(right_rank, error, timeout_seconds, sender_aborted.load(Ordering::SeqCst))
                     })?;
-                    let _ = recycle.send(chunk);
+                    // The receiving side may have finished and gone; the queue still drains.
+                    let _ = sent.send(());
                 }
                 Ok(())
             });
 
             let received = (|| -> Result<(), CollectiveError> {
-                let take_buffer = |len: usize| {
-                    let mut buffer = recycled.try_recv().unwrap_or_default();
-                    buffer.resize(len, 0.0);
-                    buffer
-                };
+                let mut in_flight = SendQueue { outgoing, sent_count, queued: VecDeque::new(), next: 0, done: 0 };
                 if let Some(range) = &initial {
                     for chunk in chunks(range.clone(), chunk_elements) {
-                        let mut buffer = take_buffer(chunk.len());
-                        buffer.copy_from_slice(&data[chunk]);
-                        if outgoing.send(buffer).is_err() {
+                        if !in_flight.push(chunk) {
                             return Ok(()); // The sender failed; its error is reported below.
                         }
                     }
@@ -316,27 +321,126 @@ impl Ring {
                 let mut incoming = Vec::new();
                 for step in steps {
                     for chunk in chunks(step.recv.clone(), chunk_elements) {
-                        incoming.resize(chunk.len(), 0.0);
-                        left.read_exact(bytemuck::cast_slice_mut(&mut incoming)).map_err(|error| {
+                        if !in_flight.wait_for_overlap(&chunk) {
+                            return Ok(());
+                        }
+                        // SAFETY: no queued send overlaps `chunk` any more, and the
+                        // sender reads only queued ranges.
+                        let target = unsafe { buffer.slice_mut(chunk.clone()) };
+                        let read = match step.combine {
+                            Combine::Copy => left.read_exact(bytemuck::cast_slice_mut(target)),
+                            how => {
+                                incoming.resize(chunk.len(), 0.0);
+                                let read = left.read_exact(bytemuck::cast_slice_mut(&mut incoming));
+                                if read.is_ok() {
+                                    combine(target, &incoming, how);
+                                }
+                                read
+                            }
+                        };
+                        read.map_err(|error| {
                             CollectiveError::from_io(left_rank, error, timeout_seconds, aborted.load(Ordering::SeqCst))
                         })?;
-                        let target = &mut data[chunk.clone()];
-                        combine(target, &incoming, step.combine);
-                        if step.forward {
-                            let mut buffer = take_buffer(chunk.len());
-                            buffer.copy_from_slice(target);
-                            if outgoing.send(buffer).is_err() {
-                                return Ok(());
-                            }
+                        if step.forward && !in_flight.push(chunk) {
+                            return Ok(());
                         }
                     }
                 }
                 Ok(())
             })();
-            drop(outgoing);
             let sent = sender.join().expect("collective sender thread does not panic");
             received.and(sent)
         })
+    }
+}
+
+/// The caller's buffer, shared by the receiving and the sending thread of one
+/// [`Ring::run`] call, which only ever touch disjoint ranges of it at a time.
+#[derive(Clone, Copy)]
+struct SharedBuffer {
+    start: *mut f32,
+    len: usize,
+}
+
+// SAFETY: `run` keeps the buffer mutably borrowed until both threads have ended,
+// and its bookkeeping keeps their ranges disjoint.
+unsafe impl Send for SharedBuffer {}
+unsafe impl Sync for SharedBuffer {}
+
+impl SharedBuffer {
+    fn new(data: &mut [f32]) -> Self {
+        SharedBuffer { start: data.as_mut_ptr(), len: data.len() }
+    }
+
+    /// # Safety
+    ///
+    /// No other thread may write `range` while the slice lives.
+    unsafe fn slice<'a>(self, range: Range<usize>) -> &'a [f32] {
+        assert!(range.start <= range.end && range.end <= self.len);
+        unsafe { std::slice::from_raw_parts(self.start.add(range.start), range.len()) }
+    }
+
+    /// # Safety
+    ///
+    /// No other thread may read or write `range` while the slice lives.
+    unsafe fn slice_mut<'a>(self, range: Range<usize>) -> &'a mut [f32] {
+        assert!(range.start <= range.end && range.end <= self.len);
+        unsafe { std::slice::from_raw_parts_mut(self.start.add(range.start), range.len()) }
+    }
+}
+
+/// Ranges queued for the sender thread that it may not have written yet.
+struct SendQueue {
+    outgoing: mpsc::Sender<Range<usize>>,
+    /// One message per chunk the sender has written, in queue order.
+    sent_count: mpsc::Receiver<()>,
+    /// Queued ranges with their sequence numbers, oldest first.
+    queued: VecDeque<(u64, Range<usize>)>,
+    next: u64,
+    /// Number of chunks the sender has written.
+    done: u64,
+}
+
+impl SendQueue {
+    /// Queues `range` for sending; false when the sender has stopped.
+    fn push(&mut self, range: Range<usize>) -> bool {
+        self.collect_sent();
+        self.queued.push_back((self.next, range.clone()));
+        self.next += 1;
+        self.outgoing.send(range).is_ok()
+    }
+
+    /// Blocks until no queued send overlaps `range`; false when the sender has stopped.
+    fn wait_for_overlap(&mut self, range: &Range<usize>) -> bool {
+        self.collect_sent();
+        let overlapping = self
+            .queued
+            .iter()
+            .filter(|(_, queued)| queued.start < range.end && range.start < queued.end)
+            .map(|(sequence, _)| *sequence)
+            .max();
+        let Some(last) = overlapping else { return true };
+        while self.done <= last {
+            if self.sent_count.recv().is_err() {
+                return false;
+            }
+            self.done += 1;
+        }
+        self.forget_sent();
+        true
+    }
+
+    fn collect_sent(&mut self) {
+        while self.sent_count.try_recv().is_ok() {
+            self.done += 1;
+        }
+        self.forget_sent();
+    }
+
+    fn forget_sent(&mut self) {
+        while self.queued.front().is_some_and(|(sequence, _)| *sequence < self.done) {
+            self.queued.pop_front();
+        }
     }
 }
 
