@@ -79,7 +79,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    install_crypto_provider();
+    ssl_proto::tls::install_crypto_provider();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_service_status(JOB_SERVICE_NAME, ServingStatus::NotServing).await;
     health_reporter.set_service_status(WORKER_SERVICE_NAME, ServingStatus::NotServing).await;
@@ -181,14 +181,4 @@ fn bearer_auth(config: &AuthConfig) -> BearerAuth {
         AuthConfig::Tokens(tokens) => BearerAuth::tokens(tokens),
         AuthConfig::Insecure => BearerAuth::disabled(),
     }
-}
-
-/// Selects ring as rustls's process-wide crypto provider, once. A build where
-/// some dependency also enables rustls's `aws-lc-rs` provider would leave rustls
-/// unable to pick one, and it would panic at the first TLS handshake, so the
-/// choice is made here explicitly. A provider installed earlier by the embedding
-/// program is kept.
-pub fn install_crypto_provider() {
-    #[allow(deprecated)] // `ring`'s provider lacks post-quantum key exchange; tonic's TLS uses ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -1,7 +1,8 @@
-//! The gRPC API of the SSL training service (`ssl.v1`) and the job spec rules that
-//! `sslctl`, the coordinator and the workers share.
+//! The gRPC API of the SSL training service (`ssl.v1`), and the job spec rules and
+//! TLS settings that `sslctl`, the coordinator and the workers share.
 
 pub mod spec;
+pub mod tls;
 
 /// Code generated from `proto/ssl/v1/*.proto`.
 pub mod v1 {

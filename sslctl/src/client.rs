@@ -6,7 +6,8 @@ use ssl_proto::v1::job_service_client::JobServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use ssl_proto::tls::CaFileError;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Status};
 
 use crate::cli::{ConnectionArgs, Token};
@@ -39,7 +40,7 @@ impl JobClient {
 /// [`Error::Usage`] for an invalid URL, token or CA file, and [`Error::Connect`] when
 /// the coordinator cannot be reached within 10 seconds or the TLS handshake fails.
 pub async fn connect(args: &ConnectionArgs) -> Result<JobClient, Error> {
-    install_crypto_provider();
+    ssl_proto::tls::install_crypto_provider();
     let auth = BearerAuth::new(args.token.as_ref().map(|token| token.0.as_str()))?;
     let endpoint = build_endpoint(args)?;
 
@@ -68,14 +69,6 @@ pub fn with_local_defaults(mut args: ConnectionArgs) -> ConnectionArgs {
     }
     args.endpoint = Some(state.endpoint);
     args
-}
-
-/// Selects ring as rustls's process-wide crypto provider, once. TLS to the
-/// coordinator and object_store's S3 client both need it, because no rustls
-/// dependency bundles a default provider.
-pub(crate) fn install_crypto_provider() {
-    #[allow(deprecated)] // `ring`'s provider lacks post-quantum key exchange; tonic's TLS uses ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn build_endpoint(args: &ConnectionArgs) -> Result<Endpoint, Error> {
@@ -108,20 +101,10 @@ fn build_endpoint(args: &ConnectionArgs) -> Result<Endpoint, Error> {
 
 /// Trusts the system's root certificates plus the CA given with `--ca-cert`.
 fn tls_config(args: &ConnectionArgs) -> Result<ClientTlsConfig, Error> {
-    let mut config = ClientTlsConfig::new().with_native_roots();
-    if let Some(path) = &args.ca_cert {
-        let pem = std::fs::read(path).map_err(|error| {
-            Error::Usage(format!("cannot read CA certificate {}: {error}; check --ca-cert or SSLCTL_CA_CERT", path.display()))
-        })?;
-        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-            return Err(Error::Usage(format!(
-                "invalid CA certificate {}: expected a PEM file with a `BEGIN CERTIFICATE` block",
-                path.display()
-            )));
-        }
-        config = config.ca_certificate(Certificate::from_pem(pem));
-    }
-    Ok(config)
+    ssl_proto::tls::client_tls_config(args.ca_cert.as_deref()).map_err(|error| match error {
+        CaFileError::Read { .. } => Error::Usage(format!("{error}; check --ca-cert or SSLCTL_CA_CERT")),
+        CaFileError::NotPem { .. } => Error::Usage(error.to_string()),
+    })
 }
 
 /// Adds `authorization: Bearer TOKEN` to every request when a token is set.

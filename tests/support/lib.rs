@@ -20,7 +20,7 @@ use ssl_proto::v1::{self, Job, JobState};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 pub const API_TOKEN: &str = "e2e-api-token-0123456789";
 pub const JOIN_TOKEN: &str = "e2e-join-token-9876543210";
@@ -28,6 +28,9 @@ pub const S3_ACCESS_KEY: &str = "e2e-access-key";
 pub const S3_SECRET_KEY: &str = "e2e-secret-key-0123456789";
 /// Bucket that checkpoints go to.
 pub const BUCKET: &str = "checkpoints";
+/// File names, in a cluster's folder, of the coordinator's TLS certificate and key.
+const TLS_CERT: &str = "tls-cert.pem";
+const TLS_KEY: &str = "tls-key.pem";
 
 /// Path of a built binary of the workspace, beside the test's own `deps/` folder.
 pub fn binary(name: &str) -> PathBuf {
@@ -53,7 +56,8 @@ pub fn write_adult_sample(split: &str, step: usize, max_rows: usize, target: &Pa
     std::fs::write(target, sample.join("\n") + "\n").unwrap();
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago; nothing listens on it.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -180,7 +184,8 @@ impl Interceptor for ApiToken {
 
 pub type JobClient = JobServiceClient<InterceptedService<Channel, ApiToken>>;
 
-/// The processes of one service, killed when dropped.
+/// The processes of one service, killed when dropped. The coordinator serves
+/// TLS, as in production, and the workers and the job client verify it.
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub s3_root: PathBuf,
@@ -214,6 +219,9 @@ impl Cluster {
         let s3_address = s3_proxy.address;
         std::fs::write(dir.path().join("api-tokens"), format!("{API_TOKEN}\n")).unwrap();
         std::fs::write(dir.path().join("join-tokens"), format!("{JOIN_TOKEN}\n")).unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        std::fs::write(dir.path().join(TLS_CERT), certified.cert.pem()).unwrap();
+        std::fs::write(dir.path().join(TLS_KEY), certified.signing_key.serialize_pem()).unwrap();
         let mut cluster = Cluster {
             dir,
             s3_root,
@@ -231,8 +239,15 @@ impl Cluster {
         cluster
     }
 
+    /// The coordinator's URL. It serves TLS with a self-signed certificate for
+    /// 127.0.0.1, which [`Cluster::ca_cert`] holds.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.coordinator_port)
+        format!("https://127.0.0.1:{}", self.coordinator_port)
+    }
+
+    /// PEM file of the coordinator's certificate, the CA its clients trust.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join(TLS_CERT)
     }
 
     fn log_file(&self, name: &str) -> std::fs::File {
@@ -252,6 +267,10 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.dir.path().join("coordinator"))
             .args(["--metrics-listen", &format!("127.0.0.1:{}", self.coordinator_metrics_port)])
+            .arg("--tls-cert")
+            .arg(self.ca_cert())
+            .arg("--tls-key")
+            .arg(self.dir.path().join(TLS_KEY))
             .envs(self.environment.iter().map(|(name, value)| (name, value)))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -283,6 +302,8 @@ impl Cluster {
         let mut command = Command::new(binary("ssl-worker"));
         command
             .args(["--coordinator", &self.endpoint(), "--join-token", join_token, "--name", name])
+            .arg("--ca-cert")
+            .arg(self.ca_cert())
             .args(["--data-listen", "127.0.0.1:0", "--peer-timeout-secs", "10"])
             .envs(self.environment.iter().map(|(name, value)| (name, value)))
             .env("RUST_LOG", "info")
@@ -294,11 +315,18 @@ impl Cluster {
 
     /// Starts worker agent `index`, named `worker-INDEX`.
     pub fn start_worker(&mut self) -> usize {
+        self.start_worker_with(&[])
+    }
+
+    /// Starts worker agent `index`, named `worker-INDEX`, with `extra_args`
+    /// after the cluster's own flags.
+    pub fn start_worker_with(&mut self, extra_args: &[&str]) -> usize {
         let index = self.workers.len();
         let metrics_port = free_port();
         let child = self
             .worker_command(&format!("worker-{index}"), JOIN_TOKEN)
             .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+            .args(extra_args)
             .spawn()
             .expect("ssl-worker starts");
         self.workers.push(Some(child));
@@ -342,9 +370,12 @@ impl Cluster {
 
     /// Connects a client of the coordinator's job API, retrying while the coordinator starts.
     pub async fn client(&self) -> JobClient {
+        ssl_proto::tls::install_crypto_provider();
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(self.ca_cert()).unwrap()));
+        let endpoint = Channel::from_shared(self.endpoint()).unwrap().tls_config(tls).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match Channel::from_shared(self.endpoint()).unwrap().connect().await {
+            match endpoint.connect().await {
                 Ok(channel) => return JobServiceClient::with_interceptor(channel, ApiToken),
                 Err(error) if Instant::now() < deadline => {
                     let _ = error;

@@ -49,7 +49,7 @@ impl CheckpointFolder {
                 (Arc::new(LocalFileSystem::new()), prefix)
             }
             Location::S3 { bucket, prefix } => {
-                crate::client::install_crypto_provider();
+                ssl_proto::tls::install_crypto_provider();
                 let store = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .build()

@@ -14,6 +14,7 @@ pub mod session;
 pub mod uploads;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::device::DeviceChoice;
@@ -23,8 +24,11 @@ pub use session::run_agent;
 /// Settings of one agent process.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// Coordinator URL, `http://host:port`.
+    /// Coordinator URL, `http://host:port` or `https://host:port`.
     pub coordinator: String,
+    /// PEM file of a CA to trust for an `https://` coordinator, besides the
+    /// system's roots.
+    pub ca_cert: Option<PathBuf>,
     /// Join token sent as `authorization: Bearer TOKEN`.
     pub join_token: String,
     /// Name unique among live workers.

@@ -35,7 +35,7 @@ pub async fn run_agent(config: AgentConfig, shutdown: impl Future<Output = ()>) 
             "--data-listen {bound} listens on every interface; pass --data-advertise with the address peers connect to"
         )));
     }
-    let client = worker_client(&config.coordinator, &config.join_token)?;
+    let client = worker_client(&config.coordinator, config.ca_cert.as_deref(), &config.join_token)?;
     let device = make_device(config.device).map_err(|error| AgentError::InvalidConfig(format!("--device: {error}")))?;
     let metrics = Arc::new(WorkerMetrics::new(config.device.backend_name()));
     if let Some(address) = config.metrics_listen {

@@ -12,10 +12,15 @@ use crate::device::DeviceChoice;
 /// Flags of the agent mode, used when no subcommand is given.
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
-    /// Coordinator URL, such as `http://127.0.0.1:50051`. Runs this process as a
-    /// worker agent that trains the jobs the coordinator assigns.
+    /// Coordinator URL, such as `http://127.0.0.1:50051`, or `https://…` when the
+    /// coordinator serves TLS. Runs this process as a worker agent that trains the
+    /// jobs the coordinator assigns.
     #[arg(long, env = "SSL_COORDINATOR")]
     pub coordinator: Option<String>,
+    /// PEM file of the CA that signed the coordinator's certificate, trusted
+    /// besides the system's roots. Only with an `https://` coordinator.
+    #[arg(long, env = "SSL_WORKER_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Join token that the coordinator accepts for workers.
     #[arg(long, env = "SSL_JOIN_TOKEN", hide_env_values = true, conflicts_with = "join_token_file")]
     pub join_token: Option<String>,
@@ -74,6 +79,7 @@ impl AgentArgs {
         }
         Ok(AgentConfig {
             coordinator,
+            ca_cert: self.ca_cert.clone(),
             join_token,
             name: self.name.clone().unwrap_or_else(default_name),
             data_listen: self.data_listen,

@@ -91,8 +91,7 @@ pub fn locate(uri: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
             return Err(invalid("expected `s3://bucket/key`".to_owned()));
         }
         // object_store's HTTP client uses rustls without a bundled crypto provider.
-        #[allow(deprecated)] // `ring`'s provider lacks post-quantum key exchange; tonic's TLS uses ring too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        ssl_proto::tls::install_crypto_provider();
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_retry(s3_retry())
