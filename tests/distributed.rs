@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use ssl_e2e::{Cluster, JOIN_TOKEN, TestDatabase, checkpoint_folders, get_job, is_terminal, submit, wait_for, write_adult_sample};
+use ssl_e2e::{
+    Cluster, JOIN_TOKEN, TestDatabase, checkpoint_folders, free_port, get_job, is_terminal, submit, wait_for, write_adult_sample,
+};
 use ssl_proto::v1::{self, JobState};
 
 /// The tests start several processes each; one at a time keeps their timing sane
@@ -178,6 +180,47 @@ async fn job_survives_worker_and_coordinator_loss() {
     assert_eq!(repeated, 0, "steps repeated after the kill: resumed at {resumed:?}, {step_before_kill} seen before");
     assert!(!cluster.log("coordinator").is_empty());
     let _ = get_job(&mut client, &job_id).await;
+    drop(cluster);
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_live_worker_is_reported_and_left_out() {
+    let Service { _serial, database, mut cluster, mut client, data } = start_service(2).await;
+    // The third worker runs and heartbeats, but announces a data-plane address
+    // where nothing listens, so its peers cannot connect to it.
+    let dead_address = format!("127.0.0.1:{}", free_port());
+    let partitioned = cluster.start_worker_with(&["--data-advertise", &dead_address]);
+    cluster.wait_for_registrations(3).await;
+
+    let job_id = submit(&mut client, &adult_spec(data.path(), "partition", "masked", 3, (2, 3), 11), data.path()).await;
+    let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}\n{}", cluster.logs());
+    assert_evaluated(&job);
+
+    // The history names the worker, its rank, the rank that reported it and the address.
+    let events = job_events(&mut client, &job_id).await;
+    let report = format!("`worker-{partitioned}` (rank ");
+    let lost = events.iter().find(|event| event.contains("lost worker") && event.contains(&report));
+    let lost = lost.unwrap_or_else(|| panic!("no event names the unreachable worker: {events:#?}"));
+    assert!(lost.contains(&format!("could not reach at {dead_address}")), "{lost}");
+    assert!(lost.contains("which rank "), "{lost}");
+    // The job ran on the two reachable workers from generation 2 on: the
+    // unreachable one registered again but was never taken back.
+    assert_eq!(job.generation, 2, "{events:#?}");
+    assert!(cluster.worker_alive(partitioned), "the unreachable worker exited\n{}", cluster.logs());
+    let registrations = cluster.log("coordinator").matches("worker registered").count();
+    assert!(registrations >= 4, "the dropped worker did not register again\n{}", cluster.logs());
+    // Generation 1 never formed its ring, so no step was trained in it and none
+    // is repeated: every worker of generation 2 started from fresh weights.
+    for index in 0..partitioned {
+        let log = cluster.log(&format!("worker-{index}"));
+        assert!(log.contains("starting from fresh weights"), "worker-{index} did not start fresh\n{}", cluster.logs());
+        assert!(resumed_steps(&log).is_empty(), "worker-{index} resumed from memory\n{}", cluster.logs());
+        assert!(!log.contains("resuming from the latest checkpoint"), "worker-{index} went back to a checkpoint");
+    }
+    let steps = assert_checkpoints_complete(&cluster, &mut client, &job_id).await;
+    assert_eq!(steps.iter().max(), Some(&33), "{steps:?}");
     drop(cluster);
     database.drop_database().await;
 }

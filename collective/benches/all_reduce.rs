@@ -80,10 +80,10 @@ fn median_all_reduce_seconds(world_size: usize, bytes: usize, chunk_bytes: usize
     slowest[iterations / 2]
 }
 
-/// Throughput of each of `streams` TCP streams over loopback, in GB/s. Every
-/// stream carries 2 GiB, written from and read into buffers of `buffer_bytes`
-/// in 1 MiB calls; buffers larger than the caches make the copies go to memory,
-/// as an all-reduce of that size does.
+/// Measures the throughput of each of `streams` TCP streams over loopback, in GB/s.
+/// Every stream carries 2 GiB, written from and read into buffers of `buffer_bytes`
+/// in 1 MiB calls. Buffers larger than the caches make the copies go to memory, as
+/// an all-reduce of that size does.
 fn loopback_gbps(streams: usize, buffer_bytes: usize) -> f64 {
     let total = 2048 * MIB;
     let started = Instant::now();

@@ -498,6 +498,7 @@ async fn peer_failure_drops_unreachable_rank() {
         let unreachable = first.iter().position(|assignment| assignment.rank == 2).unwrap();
         let mut client = workers[reporter].client.clone();
         let reporter_id = workers[reporter].id.clone();
+        let reporter_name = workers[reporter].name.clone();
         let report = |rank| ReportFailureRequest {
             worker_id: reporter_id.clone(),
             job_id: job.clone(),
@@ -512,14 +513,44 @@ async fn peer_failure_drops_unreachable_rank() {
         assert_eq!(release.job_id, job);
         assert!(release.reason.contains("reported it unreachable"), "{}", release.reason);
         assert_eq!(dropped.next_update().await.unwrap_err().code(), Code::FailedPrecondition);
+        let mut second = Vec::new();
         for worker in &mut workers {
             let assignment = worker.next_assignment().await;
             assert_eq!((assignment.generation, assignment.world_size), (2, 2));
+            second.push(assignment);
         }
         // A late report about generation 1 changes nothing.
         let stale = client.report_failure(report(1)).await.unwrap_err();
         assert_eq!(stale.code(), Code::FailedPrecondition);
         assert!(stale.message().contains("no longer current"), "{}", stale.message());
+
+        // The history names the dropped worker, its rank, the reporter and the error.
+        let store = JobStore::connect(&database.url).await.unwrap();
+        let events = store.events_after(&job, 0).await.unwrap();
+        let generations: Vec<_> = events
+            .iter()
+            .filter_map(|event| match &event.kind {
+                EventKind::Generation { generation, world_size, message } => Some((*generation, *world_size, message.clone())),
+                _ => None,
+            })
+            .collect();
+        let expected = format!(
+            "lost worker `{}` (rank 2), which rank 0 (`{reporter_name}`) could not reach at {}: connection refused; continuing on 2 workers",
+            dropped.name, dropped.data_address
+        );
+        assert_eq!(generations, vec![(1, 3, "admitted on 3 workers".to_owned()), (2, 2, expected)]);
+
+        // Once the job runs, it grows back to its maximum, but not with a worker at
+        // the address its peer could not reach, even one that registered anew.
+        let rank0 = second.iter().position(|assignment| assignment.rank == 0).unwrap();
+        workers[rank0].report_progress(&second[rank0], 1);
+        wait_for_state(&server, &job, JobState::Running).await;
+        let mut again = FakeWorker::start(&server.endpoint(), &dropped.name).await;
+        assert_eq!(again.data_address, dropped.data_address);
+        let mut other = FakeWorker::start(&server.endpoint(), "w-peer-other").await;
+        let grown = other.next_assignment().await;
+        assert_eq!((grown.generation, grown.world_size), (3, 3));
+        again.expect_quiet(Duration::from_millis(500)).await;
         server.stop().await.unwrap();
     })
     .await;
@@ -643,7 +674,7 @@ async fn result_before_progress_starts_then_succeeds() {
             .iter()
             .filter_map(|event| match event.kind {
                 EventKind::StateChange { to, .. } => Some(to),
-                EventKind::Progress(_) => None,
+                EventKind::Progress(_) | EventKind::Generation { .. } => None,
             })
             .collect();
         assert_eq!(states, [JobState::Queued, JobState::Scheduled, JobState::Running, JobState::Succeeded]);

@@ -36,6 +36,11 @@ pub(crate) fn event_to_proto(event: &EventRecord) -> v1::JobEvent {
             message: message.clone(),
         }),
         EventKind::Progress(progress) => job_event::Kind::Progress(progress_to_proto(*progress)),
+        EventKind::Generation { generation, world_size, message } => job_event::Kind::GenerationChange(v1::GenerationChange {
+            generation: *generation,
+            world_size: i32::try_from(*world_size).unwrap_or(i32::MAX),
+            message: message.clone(),
+        }),
     };
     v1::JobEvent { sequence: event.sequence, time: Some(timestamp(event.created_at_us)), kind: Some(kind) }
 }

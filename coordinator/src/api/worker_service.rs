@@ -17,7 +17,7 @@ use crate::Error;
 use crate::checkpoints::{CheckpointRoot, RetentionPolicy};
 use crate::metrics::CoordinatorMetrics;
 use crate::scheduler::SchedulerConfig;
-use crate::store::{CheckpointRecord, JobRecord, JobStore, NewWorker, Progress, WorkerState, now_micros};
+use crate::store::{CheckpointRecord, JobRecord, JobStore, NewWorker, PeerReport, Progress, WorkerState, now_micros};
 
 /// Maximum length of a stored failure message, in bytes.
 const MAX_FAILURE_MESSAGE_LEN: usize = 4096;
@@ -315,6 +315,13 @@ impl WorkerService for WorkerApi {
                     .await?;
             }
             Failure::Peer(peer) => {
+                if peer.message.len() > MAX_FAILURE_MESSAGE_LEN {
+                    return Err(Error::InvalidArgument(format!(
+                        "peer.message: has {} bytes; expected at most {MAX_FAILURE_MESSAGE_LEN}",
+                        peer.message.len()
+                    ))
+                    .into());
+                }
                 let members = self.store.members(&job_id, request.generation).await?;
                 let Some(unreachable) = members.iter().find(|member| member.rank == i64::from(peer.unreachable_rank)) else {
                     return Err(Error::InvalidArgument(format!(
@@ -332,14 +339,27 @@ impl WorkerService for WorkerApi {
                     ))
                     .into());
                 }
-                if self.store.drop_worker(&unreachable.worker_id).await? {
+                let reporter_rank = members.iter().find(|member| member.worker_id == worker_id).map_or(-1, |member| member.rank);
+                let report = PeerReport {
+                    job_id: job_id.clone(),
+                    generation: request.generation,
+                    reporter_id: worker_id.clone(),
+                    reporter_rank,
+                    unreachable_id: unreachable.worker_id.clone(),
+                    unreachable_rank: unreachable.rank,
+                    data_address: unreachable.data_address.clone(),
+                    message: peer.message,
+                };
+                if self.store.record_peer_report(&report).await? {
                     self.metrics.count_lost_workers(1);
                     tracing::warn!(
                         job_id = %job_id,
                         generation = request.generation,
                         rank = peer.unreachable_rank,
                         worker_id = %unreachable.worker_id,
+                        address = %unreachable.data_address,
                         reported_by = %worker_id,
+                        error = %report.message,
                         "peer reported unreachable; dropping the worker"
                     );
                 }

@@ -1,11 +1,9 @@
 //! Gang admission: a queued job starts only when at least its minimum number of
 //! workers is idle, and takes up to its maximum.
 
-use std::collections::VecDeque;
-
 use ssl_proto::JobState;
 
-use super::task::worker_range;
+use super::task::{count_reachable, take_reachable, worker_range};
 use crate::Error;
 use crate::store::{GenerationPlan, JobStore};
 
@@ -17,7 +15,7 @@ use crate::store::{GenerationPlan, JobStore};
 /// of small ones. A job whose minimum exceeds the whole fleet waits until
 /// cancelled or until enough workers register.
 pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
-    let mut idle: VecDeque<_> = store.idle_workers().await?.into();
+    let mut idle = store.idle_workers().await?;
     // Each admitted job takes at least one worker, so at most `idle.len()` jobs can
     // start; one more tells whether a job is left waiting. Reading only those keeps
     // a pass cheap when thousands of jobs are queued.
@@ -28,14 +26,22 @@ pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
 
     for job in &queued {
         let (min, max) = worker_range(job)?;
-        if idle.len() < min {
-            tracing::debug!(job_id = %job.id, idle = idle.len(), min, "not enough idle workers; the job waits");
+        let unreachable = store.unreachable_addresses(&job.id).await?;
+        let available = count_reachable(&idle, &unreachable);
+        if available < min {
+            tracing::debug!(job_id = %job.id, idle = available, min, "not enough idle workers; the job waits");
             let workers = if min == 1 { "worker" } else { "workers" };
-            let message = format!("waiting for {min} idle {workers} (workers.min); {} idle now", idle.len());
+            let mut message = format!("waiting for {min} idle {workers} (workers.min); {available} idle now");
+            if available < idle.len() {
+                message.push_str(&format!(
+                    ", not counting {} at addresses that a peer of this job could not reach",
+                    idle.len() - available
+                ));
+            }
             store.set_queued_message(&job.id, &message).await?;
             return Ok(true);
         }
-        let chosen: Vec<_> = idle.drain(..max.min(idle.len())).collect();
+        let chosen = take_reachable(&mut idle, max, &unreachable);
         let plan = GenerationPlan {
             job_id: job.id.clone(),
             expected_generation: job.generation,

@@ -3,7 +3,7 @@
 
 use ssl_proto::JobState;
 
-use super::task::worker_range;
+use super::task::{take_reachable, worker_range};
 use crate::Error;
 use crate::metrics::CoordinatorMetrics;
 use crate::store::{GenerationPlan, JobStore, now_micros};
@@ -31,7 +31,11 @@ pub(super) async fn grow_running(store: &JobStore, metrics: &CoordinatorMetrics)
         if members.len() >= max {
             continue;
         }
-        let added: Vec<_> = idle.drain(..(max - members.len()).min(idle.len())).collect();
+        let unreachable = store.unreachable_addresses(&job.id).await?;
+        let added = take_reachable(&mut idle, max - members.len(), &unreachable);
+        if added.is_empty() {
+            continue;
+        }
         let mut workers: Vec<String> = members.iter().map(|member| member.worker_id.clone()).collect();
         workers.extend(added.iter().map(|worker| worker.id.clone()));
         let plan = GenerationPlan {

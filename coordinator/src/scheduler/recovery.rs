@@ -6,7 +6,7 @@ use ssl_proto::JobState;
 use super::task::{path_to_queued, worker_range};
 use crate::Error;
 use crate::metrics::CoordinatorMetrics;
-use crate::store::{GenerationPlan, JobRecord, JobStore, Member, RequeuePlan};
+use crate::store::{GenerationPlan, JobRecord, JobStore, Member, PeerReport, RequeuePlan};
 
 /// Checks every admitted job for members that are no longer live and replaces
 /// its generation.
@@ -19,8 +19,8 @@ pub(super) async fn replace_lost_workers(store: &JobStore, metrics: &Coordinator
         if lost.is_empty() {
             continue;
         }
-        let lost_names =
-            lost.iter().map(|member| format!("`{}` (rank {})", member.worker_name, member.rank)).collect::<Vec<_>>().join(", ");
+        let reports = store.peer_reports(&job.id).await?;
+        let lost_names = lost.iter().map(|member| describe_lost(member, &members, &reports)).collect::<Vec<_>>().join(", ");
         let (min, _) = worker_range(job)?;
         if survivors.len() >= min {
             continue_without(store, metrics, job, &survivors, &lost_names).await?;
@@ -78,4 +78,17 @@ async fn requeue(
         tracing::info!(job_id = %job.id, generation = job.generation, survivors, min, "job back in the queue");
     }
     Ok(())
+}
+
+/// Names a lost member and, when a peer reported it, who could not reach it and why.
+fn describe_lost(member: &Member, members: &[Member], reports: &[PeerReport]) -> String {
+    let name = format!("`{}` (rank {})", member.worker_name, member.rank);
+    let Some(report) = reports.iter().find(|report| report.unreachable_id == member.worker_id) else {
+        return name;
+    };
+    let reporter = match members.iter().find(|other| other.worker_id == report.reporter_id) {
+        Some(reporter) => format!("rank {} (`{}`)", reporter.rank, reporter.worker_name),
+        None => format!("rank {}", report.reporter_rank),
+    };
+    format!("{name}, which {reporter} could not reach at {}: {}", report.data_address, report.message)
 }

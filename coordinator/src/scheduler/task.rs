@@ -1,5 +1,7 @@
 //! The scheduler's loop: take the leader lease, run a pass, wait.
 
+use std::collections::HashSet;
+
 use ssl_proto::JobState;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -107,6 +109,30 @@ pub(super) fn worker_range(job: &crate::store::JobRecord) -> Result<(usize, usiz
     let min = range.min.unwrap_or(1).max(1) as usize;
     let max = range.max.map_or(min, |max| max.max(0) as usize).max(min);
     Ok((min, max))
+}
+
+/// Takes up to `count` workers from `idle`, in order, skipping those at a data
+/// address in `unreachable`: a peer of the job could not reach them before.
+pub(super) fn take_reachable(
+    idle: &mut Vec<crate::store::WorkerRecord>,
+    count: usize,
+    unreachable: &HashSet<String>,
+) -> Vec<crate::store::WorkerRecord> {
+    let mut taken = Vec::new();
+    idle.retain(|worker| {
+        if taken.len() < count && !unreachable.contains(&worker.data_address) {
+            taken.push(worker.clone());
+            false
+        } else {
+            true
+        }
+    });
+    taken
+}
+
+/// Number of workers in `idle` that [`take_reachable`] may take.
+pub(super) fn count_reachable(idle: &[crate::store::WorkerRecord], unreachable: &HashSet<String>) -> usize {
+    idle.iter().filter(|worker| !unreachable.contains(&worker.data_address)).count()
 }
 
 /// The states a job in `state` passes through to reach `QUEUED`.

@@ -11,7 +11,7 @@ impl JobStore {
     /// Returns up to 1000 events of a job with a sequence above `after_sequence`, oldest first.
     pub async fn events_after(&self, job_id: &str, after_sequence: i64) -> Result<Vec<EventRecord>, Error> {
         let rows = sqlx::query_as::<_, EventRow>(
-            "SELECT job_id, sequence, created_at_us, kind, from_state, to_state, message, progress_json \
+            "SELECT job_id, sequence, created_at_us, kind, from_state, to_state, message, progress_json, generation, world_size \
              FROM job_events WHERE job_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
         )
         .bind(job_id)

@@ -9,8 +9,8 @@
 
 use ssl_proto::JobState;
 
-use super::jobs::transition_in;
-use super::{JobRecord, JobStore, Transaction, now_micros};
+use super::jobs::{insert_event, transition_in};
+use super::{EventKind, JobRecord, JobStore, Transaction, now_micros};
 use crate::Error;
 use crate::jobs::state::allowed_sources;
 
@@ -91,6 +91,14 @@ impl JobStore {
             .execute(&mut *transaction)
             .await?;
         }
+        let sequence = sqlx::query_scalar::<_, i64>(
+            "UPDATE jobs SET last_sequence = last_sequence + 1 WHERE id = $1 RETURNING last_sequence",
+        )
+        .bind(&plan.job_id)
+        .fetch_one(&mut *transaction)
+        .await?;
+        let event = EventKind::Generation { generation, world_size, message: plan.message.clone() };
+        insert_event(&mut transaction, &plan.job_id, sequence, now, &event).await?;
         // Lost members keep no claim on the job.
         sqlx::query("UPDATE workers SET job_id = NULL WHERE job_id = $1 AND state = 'LOST'")
             .bind(&plan.job_id)
@@ -101,6 +109,7 @@ impl JobStore {
         for state in &plan.transitions {
             self.after_transition(&plan.job_id, *state);
         }
+        self.notify_appended(&plan.job_id);
         self.notify_assignments_changed();
         Ok(Some(generation))
     }

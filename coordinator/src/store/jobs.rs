@@ -321,7 +321,7 @@ pub(super) async fn transition_in(
     Ok(Some(from))
 }
 
-async fn insert_event(
+pub(super) async fn insert_event(
     transaction: &mut Transaction<'_>,
     job_id: &str,
     sequence: i64,
@@ -337,10 +337,16 @@ async fn insert_event(
             None,
         ),
         EventKind::Progress(progress) => ("progress", None, None, String::new(), Some(progress.to_json())),
+        EventKind::Generation { message, .. } => ("generation", None, None, message.clone(), None),
+    };
+    let (generation, world_size) = match kind {
+        EventKind::Generation { generation, world_size, .. } => (Some(*generation), Some(*world_size)),
+        _ => (None, None),
     };
     sqlx::query(
-        "INSERT INTO job_events (job_id, sequence, created_at_us, kind, from_state, to_state, message, progress_json) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO job_events (job_id, sequence, created_at_us, kind, from_state, to_state, message, progress_json, \
+             generation, world_size) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(job_id)
     .bind(sequence)
@@ -350,6 +356,8 @@ async fn insert_event(
     .bind(to_state)
     .bind(message)
     .bind(progress_json)
+    .bind(generation)
+    .bind(world_size)
     .execute(&mut **transaction)
     .await?;
     Ok(())

@@ -1,5 +1,5 @@
-//! The job store: jobs, their event history, checkpoints, workers and their
-//! assignments, in PostgreSQL or SQLite.
+//! The job store: jobs, their event history, checkpoints, workers, their
+//! assignments and peer reports, in PostgreSQL or SQLite.
 //!
 //! Both databases go through sqlx's `Any` driver with queries written once in the
 //! SQL both dialects accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`). Only the
@@ -12,6 +12,7 @@ mod events;
 mod generations;
 mod jobs;
 mod leader;
+mod peer_reports;
 mod records;
 mod snapshot;
 mod workers;
@@ -20,6 +21,7 @@ pub use connect::Dialect;
 pub use jobs::{JobFilter, JobPage, NewJob, Submission};
 pub use assignments::{AssignmentView, CurrentAssignment, Member};
 pub use generations::{GenerationPlan, RequeuePlan};
+pub use peer_reports::PeerReport;
 pub use records::{CheckpointRecord, EventKind, EventRecord, JobRecord, Progress};
 pub use snapshot::{ActiveJob, StoreSnapshot, WorkerLease};
 pub use workers::{NewWorker, WorkerRecord, WorkerState};

@@ -74,6 +74,8 @@ pub enum EventKind {
     /// `from` is `None` for the submission.
     StateChange { from: Option<JobState>, to: JobState, message: String },
     Progress(Progress),
+    /// A new generation of the job's worker set and why it opened.
+    Generation { generation: i64, world_size: i64, message: String },
 }
 
 /// One row of `job_events`.
@@ -96,6 +98,8 @@ pub(super) struct EventRow {
     pub to_state: Option<String>,
     pub message: String,
     pub progress_json: Option<String>,
+    pub generation: Option<i64>,
+    pub world_size: Option<i64>,
 }
 
 impl TryFrom<EventRow> for EventRecord {
@@ -113,6 +117,11 @@ impl TryFrom<EventRow> for EventRecord {
                 let json = row.progress_json.as_deref().ok_or_else(|| corrupt("progress event without progress_json"))?;
                 EventKind::Progress(Progress::from_json(json)?)
             }
+            "generation" => EventKind::Generation {
+                generation: row.generation.ok_or_else(|| corrupt("generation event without generation"))?,
+                world_size: row.world_size.ok_or_else(|| corrupt("generation event without world_size"))?,
+                message: row.message.clone(),
+            },
             other => return Err(corrupt(&format!("unknown kind `{other}`"))),
         };
         Ok(EventRecord { job_id: row.job_id, sequence: row.sequence, created_at_us: row.created_at_us, kind })

@@ -180,24 +180,6 @@ impl JobStore {
         Ok(expired)
     }
 
-    /// Marks a worker `LOST` because a peer could not reach it, and asks the
-    /// scheduler to open a new generation without it. Returns false when it was
-    /// lost already.
-    #[tracing::instrument(name = "store.drop_worker", skip(self))]
-    pub async fn drop_worker(&self, worker_id: &str) -> Result<bool, Error> {
-        let dropped = sqlx::query("UPDATE workers SET state = 'LOST', updated_at_us = $2 WHERE id = $1 AND state <> 'LOST'")
-            .bind(worker_id)
-            .bind(now_micros())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if dropped > 0 {
-            self.notify_assignments_changed();
-            self.request_scheduling();
-        }
-        Ok(dropped > 0)
-    }
-
     /// Returns the live idle workers, longest registered first.
     pub async fn idle_workers(&self) -> Result<Vec<WorkerRecord>, Error> {
         let idle = sqlx::query_as::<_, WorkerRecord>(AssertSqlSafe(format!(

@@ -5,7 +5,7 @@ use std::io::Write;
 use prost_types::Timestamp;
 use ssl_proto::JobState;
 use ssl_proto::v1::job_event::Kind;
-use ssl_proto::v1::{GetJobRequest, Job, StateChange, WatchJobRequest};
+use ssl_proto::v1::{GenerationChange, GetJobRequest, Job, StateChange, WatchJobRequest};
 
 use crate::cli::{ConnectionArgs, WatchArgs};
 use crate::client::{self, JobClient};
@@ -44,6 +44,9 @@ pub async fn follow(client: &mut JobClient, job_id: &str, out: &mut impl Write) 
                 last_change = Some(change);
             }
             Some(Kind::Progress(progress)) => reporter.report(out, event.time.as_ref(), &progress)?,
+            Some(Kind::GenerationChange(change)) => {
+                reporter.write_line(out, &format_generation_change(event.time.as_ref(), &change))?;
+            }
             None => {}
         }
     }
@@ -81,6 +84,13 @@ fn format_state_change(time: Option<&Timestamp>, change: &StateChange) -> String
     if change.message.is_empty() { line } else { format!("{line}  {}", change.message) }
 }
 
+/// Formats a new generation as `TIME  generation N on W workers: MESSAGE`.
+fn format_generation_change(time: Option<&Timestamp>, change: &GenerationChange) -> String {
+    let time = time.map_or_else(|| "-".to_owned(), format_timestamp_seconds);
+    let workers = if change.world_size == 1 { "worker" } else { "workers" };
+    format!("{time}  generation {} on {} {workers}: {}", change.generation, change.world_size, change.message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +106,16 @@ mod tests {
         assert_eq!(
             format_state_change(Some(&time), &change),
             "2026-12-04T00:00:00Z  QUEUED -> CANCELLED  no longer needed"
+        );
+    }
+
+    #[test]
+    fn generation_line_has_number_size_and_reason() {
+        let change = GenerationChange { generation: 2, world_size: 2, message: "lost worker `w2` (rank 2)".to_owned() };
+        let time = Timestamp { seconds: 1_796_342_400, nanos: 0 };
+        assert_eq!(
+            format_generation_change(Some(&time), &change),
+            "2026-12-04T00:00:00Z  generation 2 on 2 workers: lost worker `w2` (rank 2)"
         );
     }
 

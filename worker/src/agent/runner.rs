@@ -155,8 +155,9 @@ enum Outcome {
 enum RunError {
     /// The job cannot succeed on any workers, such as a missing dataset.
     Job(String),
-    /// A peer of the generation did not respond.
-    Peer { rank: usize, message: String, timed_out: bool },
+    /// A peer of the generation did not respond. `stalled` is set when its link
+    /// was up but a read or write on it timed out.
+    Peer { rank: usize, message: String, stalled: bool },
     /// A newer command arrived during a collective call.
     Interrupted,
 }
@@ -177,7 +178,7 @@ impl From<CollectiveError> for RunError {
             (_, Some(rank)) => RunError::Peer {
                 rank,
                 message: error.to_string(),
-                timed_out: matches!(error, CollectiveError::Timeout { .. } | CollectiveError::AcceptTimeout { .. }),
+                stalled: matches!(error, CollectiveError::Timeout { .. }),
             },
             (_, None) => RunError::Job(error.to_string()),
         }
@@ -318,13 +319,15 @@ impl Runner {
         match result {
             Ok(Outcome::Finished) => info!("generation finished; waiting for the release"),
             Ok(Outcome::Interrupted) | Err(RunError::Interrupted) => info!("generation interrupted by a newer assignment"),
-            Err(RunError::Peer { rank, message, timed_out }) => {
+            Err(RunError::Peer { rank, message, stalled }) => {
                 // When one rank dies, its neighbours' links fail, they abort, and
                 // then the links of their other neighbours fail too. A peer whose
                 // listener still accepts is alive: the rank next to the dead one
-                // reports that one, and a new generation follows.
+                // reports that one, and a new generation follows. The same holds
+                // when a live left neighbour never connected: it cannot reach this
+                // rank, so it reports this rank instead.
                 let address = assignment.peer_addresses.get(rank).and_then(|address| address.parse::<SocketAddr>().ok());
-                if !timed_out && address.is_some_and(peer_is_alive) {
+                if !stalled && address.is_some_and(peer_is_alive) {
                     info!(peer_rank = rank, error = %message, "the link to a live peer broke; waiting for the next generation");
                     if self.wait_for_command(self.peer_timeout) {
                         return;
