@@ -66,6 +66,21 @@ fn adult_spec(dir: &Path, name: &str, method: &str, epochs: u32, workers: (u32, 
     )
 }
 
+/// Splits the CSV file `source` into `parts` files with its header, under
+/// `prefix/` in the cluster's bucket, and returns the folder's `s3://` URI.
+fn split_into_bucket(cluster: &Cluster, source: &Path, prefix: &str, parts: usize) -> String {
+    let text = std::fs::read_to_string(source).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let folder = cluster.bucket_path(prefix);
+    std::fs::create_dir_all(&folder).unwrap();
+    for (index, chunk) in rows.chunks(rows.len().div_ceil(parts)).enumerate() {
+        std::fs::write(folder.join(format!("part-{index}.csv")), format!("{header}\n{}\n", chunk.join("\n"))).unwrap();
+    }
+    format!("s3://{}/{prefix}/", ssl_e2e::BUCKET)
+}
+
 /// Asserts the job's result contains an evaluation with SSL and raw scores.
 fn assert_evaluated(job: &v1::Job) {
     let result: serde_json::Value = serde_json::from_str(&job.result_json).unwrap();
@@ -114,9 +129,17 @@ async fn three_workers_run_jobs() {
         assert!(cluster.worker_alive(index), "worker {index} exited\n{}", cluster.logs());
     }
 
+    // The masked job reads its rows from a folder of three CSV files in the S3
+    // bucket, which the coordinator lists as the job's shards.
+    let train = data.path().join("train.csv");
+    let folder = split_into_bucket(&cluster, &train, "datasets/adult", 3);
     for method in ["contrastive", "masked"] {
         // 3 epochs of 11 steps, a checkpoint every 5 steps and at the end.
-        let job_id = submit(&mut client, &adult_spec(data.path(), method, method, 3, (3, 3), 5), data.path()).await;
+        let mut spec = adult_spec(data.path(), method, method, 3, (3, 3), 5);
+        if method == "masked" {
+            spec = spec.replace(&format!("uri: file://{}\n", train.display()), &format!("uri: {folder}\n  format: csv\n"));
+        }
+        let job_id = submit(&mut client, &spec, data.path()).await;
         let job = wait_for(&cluster, &mut client, &job_id, JOB_TIMEOUT, is_terminal).await;
         assert_eq!(job.state(), JobState::Succeeded, "{method}: {job:?}\n{}", cluster.logs());
         assert_eq!(job.generation, 1, "{method}: the worker set changed\n{}", cluster.logs());
@@ -124,6 +147,9 @@ async fn three_workers_run_jobs() {
         let steps = assert_checkpoints_complete(&cluster, &mut client, &job_id).await;
         assert_eq!(steps.iter().max(), Some(&33), "{method}: {steps:?}");
     }
+    let coordinator = cluster.log("coordinator");
+    let planned: Vec<&str> = coordinator.lines().filter(|line| line.contains("planned the dataset's shards")).collect();
+    assert!(planned.iter().any(|line| line.contains("shards=3") && line.contains(&folder)), "{planned:#?}");
     drop(cluster);
     database.drop_database().await;
 }

@@ -720,3 +720,39 @@ async fn queued_job_says_why_it_waits_postgres() {
 async fn queued_job_says_why_it_waits_sqlite() {
     timed(queued_job_says_why_it_waits(TestDatabase::sqlite())).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_plans_shards_or_fails_job() {
+    timed(async {
+        let database = TestDatabase::sqlite();
+        let server = TestServer::start_fast(&database.url).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("part-1.csv"), "a\n2\n").unwrap();
+        std::fs::write(dir.path().join("part-0.csv"), "a\n1\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        let folder = format!("file://{}/", dir.path().display());
+
+        // The missing dataset has the higher priority, so admission plans it first.
+        let absent = format!("file://{}/absent.csv", dir.path().display());
+        let mut missing_spec = spec_with_workers("missing", 1, 1, 5);
+        missing_spec.dataset.as_mut().unwrap().uri = absent.clone();
+        let missing = submit(&server, "req-missing", missing_spec).await;
+        let mut folder_spec = spec_with_workers("folder", 1, 1, 0);
+        let dataset = folder_spec.dataset.as_mut().unwrap();
+        dataset.uri = folder.clone();
+        dataset.format = Some("csv".to_owned());
+        let sharded = submit(&server, "req-folder", folder_spec).await;
+
+        let mut worker = FakeWorker::start(&server.endpoint(), "w-shards").await;
+        let assignment = worker.next_assignment().await;
+        assert_eq!(assignment.job_id, sharded);
+        let shards: Vec<(String, i64)> = assignment.shards.iter().map(|shard| (shard.uri.clone(), shard.size_bytes)).collect();
+        assert_eq!(shards, vec![(format!("{folder}part-0.csv"), 4), (format!("{folder}part-1.csv"), 4)]);
+
+        let failed = client(&server.endpoint()).await.get_job(GetJobRequest { id: missing }).await.unwrap().into_inner();
+        assert_eq!(failed.state(), JobState::Failed);
+        assert_eq!(failed.message, format!("dataset.uri: `{absent}` not found: no object, and no folder with objects below it"));
+        server.stop().await.unwrap();
+    })
+    .await;
+}

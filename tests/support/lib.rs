@@ -254,9 +254,12 @@ impl Cluster {
         std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(format!("{name}.log"))).unwrap()
     }
 
-    /// Starts (or restarts) the coordinator on its port.
+    /// Starts (or restarts) the coordinator on its port. It reaches the S3 server
+    /// with the workers' settings, to list the datasets there.
     pub fn start_coordinator(&mut self) {
-        let child = Command::new(binary("ssl-coordinator"))
+        let mut command = Command::new(binary("ssl-coordinator"));
+        self.s3_environment(&mut command);
+        let child = command
             .args(["--listen", &format!("127.0.0.1:{}", self.coordinator_port)])
             .args(["--database-url", &self.database_url])
             .arg("--token-file")

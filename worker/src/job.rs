@@ -9,7 +9,8 @@ use burn::module::Module;
 use burn::tensor::Device;
 use ssl_proto::v1::JobSpec;
 
-use crate::data::dataset::load_dataset;
+use crate::data::dataset::{TableSource, load_dataset};
+use crate::data::source::list_sources;
 use crate::data::encode::{EncodedRows, FeatureLayout, encode_table};
 use crate::data::profile::{DEFAULT_MAX_CATEGORIES, DEFAULT_SAMPLE_ROWS, DatasetProfile, ProfilePartial};
 use crate::data::schema::{TableSchema, TypedTable};
@@ -55,12 +56,14 @@ pub struct JobData {
 
 impl JobData {
     /// Loads the dataset of a normalised spec and holds out test rows when the
-    /// spec names no test table.
+    /// spec names no test table. The training rows come from `shards` in order,
+    /// or, when `shards` is empty, from the objects that `dataset.uri` names now
+    /// (one object, or the table files in a folder).
     ///
     /// # Errors
     ///
     /// Any data error, and [`WorkerError::InvalidConfig`] for an incomplete spec.
-    pub fn load(spec: &JobSpec) -> Result<Self> {
+    pub fn load(spec: &JobSpec, shards: &[TableSource]) -> Result<Self> {
         let config = TrainerConfig::from_spec(spec)?;
         let dataset = spec.dataset.as_ref().ok_or_else(|| WorkerError::InvalidConfig("`dataset` is unset".to_owned()))?;
         let evaluation = spec.evaluation.clone().unwrap_or_default();
@@ -69,7 +72,17 @@ impl JobData {
         let test_uri = evaluation.test_uri.as_deref().filter(|_| evaluate_labels && label.is_some());
 
         let column_types: HashMap<String, String> = dataset.column_types.clone().into_iter().collect();
-        let loaded = load_dataset(&dataset.uri, dataset.format.as_deref(), &column_types, label.as_deref(), test_uri).map_err(|error| {
+        let listed;
+        let sources = if shards.is_empty() {
+            listed = list_sources(&dataset.uri, dataset.format.as_deref()).map_err(|error| match error {
+                WorkerError::NotFound { uri } => WorkerError::InputNotFound { field: "dataset.uri", uri },
+                other => other,
+            })?;
+            &listed[..]
+        } else {
+            shards
+        };
+        let loaded = load_dataset(&dataset.uri, sources, dataset.format.as_deref(), &column_types, label.as_deref(), test_uri).map_err(|error| {
             match error {
                 WorkerError::NotFound { uri } if test_uri == Some(uri.as_str()) => WorkerError::InputNotFound { field: "evaluation.test_uri", uri },
                 WorkerError::NotFound { uri } => WorkerError::InputNotFound { field: "dataset.uri", uri },
@@ -131,7 +144,7 @@ impl PreparedJob {
     ///
     /// Any data error, and [`WorkerError::InvalidConfig`] for an incomplete spec.
     pub fn from_spec(spec: &JobSpec) -> Result<Self> {
-        let data = JobData::load(spec)?;
+        let data = JobData::load(spec, &[])?;
         let profile = data.profile();
         let rows = data.encode(&profile)?;
         let evaluation = data.evaluation_plan(&profile, &rows)?;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use ssl_e2e::{S3_ACCESS_KEY, S3_SECRET_KEY, start_s3_server};
 use ssl_worker::WorkerError;
-use ssl_worker::data::{TableFormat, read_table};
+use ssl_worker::data::{TableFormat, TableSource, read_table};
 
 const BUCKET: &str = "datasets";
 
@@ -35,20 +35,20 @@ fn s3_tables_read_with_signed_requests() {
     configure_environment(address, S3_SECRET_KEY);
 
     let uri = format!("s3://{BUCKET}/adult/test.csv.gz");
-    let table = read_table(&uri, TableFormat::Csv).unwrap();
+    let table = read_table(&TableSource::whole(&uri), TableFormat::Csv).unwrap();
     assert_eq!(table.num_rows(), 16_281);
     assert_eq!(table.column_names().len(), 15);
     assert_eq!(table.column_names()[14], "income");
     assert_eq!(table.uri, uri);
 
     let missing = format!("s3://{BUCKET}/adult/nope.csv");
-    let error = read_table(&missing, TableFormat::Csv).unwrap_err();
+    let error = read_table(&TableSource::whole(&missing), TableFormat::Csv).unwrap_err();
     assert!(matches!(error, WorkerError::NotFound { .. }), "{error}");
     assert!(error.to_string().contains(&missing), "{error}");
 
     // A wrong secret makes the signature invalid, and the server rejects the request.
     configure_environment(address, "not-the-secret");
-    let error = read_table(&uri, TableFormat::Csv).unwrap_err();
+    let error = read_table(&TableSource::whole(&uri), TableFormat::Csv).unwrap_err();
     assert!(matches!(error, WorkerError::Read { .. }), "{error}");
     assert!(error.to_string().contains(&uri), "{error}");
 }

@@ -11,7 +11,7 @@ use tonic::Status;
 
 use crate::Error;
 use crate::checkpoints::CheckpointRoot;
-use crate::store::{AssignmentView, CheckpointRecord, CurrentAssignment, JobStore};
+use crate::store::{AssignmentView, CheckpointRecord, CurrentAssignment, JobStore, ShardRecord};
 
 /// How often a stream reads the store for changes that another coordinator made.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -101,7 +101,8 @@ async fn next_updates(
             if *sent != current {
                 tracing::debug!(worker_id, job_id = %assignment.job_id, generation = assignment.generation, "sending assignment");
                 let resume_from = store.latest_checkpoint(&assignment.job_id).await?;
-                updates.push(Ok(assignment_message(assignment, checkpoint_root, resume_from)?));
+                let shards = store.shards(&assignment.job_id).await?;
+                updates.push(Ok(assignment_message(assignment, checkpoint_root, resume_from, shards)?));
                 *sent = current;
             }
         }
@@ -126,6 +127,7 @@ fn assignment_message(
     assignment: CurrentAssignment,
     checkpoint_root: &CheckpointRoot,
     resume_from: Option<CheckpointRecord>,
+    shards: Vec<ShardRecord>,
 ) -> Result<v1::AssignmentUpdate, Status> {
     let spec: JobSpec = serde_json::from_str(&assignment.spec_json).map_err(|error| {
         Status::from(Error::CorruptRow(format!("job `{}` has an unreadable spec: {error}", assignment.job_id)))
@@ -141,6 +143,7 @@ fn assignment_message(
         spec: Some(spec),
         checkpoint_uri,
         resume_from,
+        shards: shards.into_iter().map(|shard| v1::Shard { uri: shard.uri, size_bytes: shard.size_bytes }).collect(),
     };
     Ok(v1::AssignmentUpdate { kind: Some(assignment_update::Kind::Assignment(message)) })
 }

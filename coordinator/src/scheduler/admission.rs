@@ -1,8 +1,9 @@
 //! Gang admission: a queued job starts only when at least its minimum number of
-//! workers is idle, and takes up to its maximum.
+//! workers is idle, and takes up to its maximum. Its shards are planned first.
 
 use ssl_proto::JobState;
 
+use super::shard_plan::{Planned, ensure_planned};
 use super::task::{count_reachable, take_reachable, worker_range};
 use crate::Error;
 use crate::store::{GenerationPlan, JobStore};
@@ -40,6 +41,11 @@ pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
             }
             store.set_queued_message(&job.id, &message).await?;
             return Ok(true);
+        }
+        match ensure_planned(store, job).await? {
+            Planned::Ready => {}
+            Planned::Failed => continue,
+            Planned::Retry => return Ok(true),
         }
         let chosen = take_reachable(&mut idle, max, &unreachable);
         let plan = GenerationPlan {

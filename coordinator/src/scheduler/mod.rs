@@ -1,5 +1,6 @@
-//! The scheduler: a background task that expires worker leases, admits queued
-//! jobs as gangs, and opens new generations when a job's worker set changes.
+//! The scheduler: a background task that expires worker leases, plans the shards
+//! of queued jobs and admits them as gangs, and opens new generations when a
+//! job's worker set changes.
 //!
 //! With several coordinators on one database, only the holder of the
 //! `scheduler` leader lease runs passes. The store's writes are conditional on
@@ -10,6 +11,7 @@ mod admission;
 mod config;
 mod growth;
 mod recovery;
+mod shard_plan;
 mod task;
 
 pub use config::SchedulerConfig;

@@ -1,5 +1,5 @@
-//! The job store: jobs, their event history, checkpoints, workers, their
-//! assignments and peer reports, in PostgreSQL or SQLite.
+//! The job store: jobs, their event history, shards and checkpoints, workers,
+//! their assignments and peer reports, in PostgreSQL or SQLite.
 //!
 //! Both databases go through sqlx's `Any` driver with queries written once in the
 //! SQL both dialects accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`). Only the
@@ -14,6 +14,7 @@ mod jobs;
 mod leader;
 mod peer_reports;
 mod records;
+mod shards;
 mod snapshot;
 mod workers;
 
@@ -23,6 +24,7 @@ pub use assignments::{AssignmentView, CurrentAssignment, Member};
 pub use generations::{GenerationPlan, RequeuePlan};
 pub use peer_reports::PeerReport;
 pub use records::{CheckpointRecord, EventKind, EventRecord, JobRecord, Progress};
+pub use shards::ShardRecord;
 pub use snapshot::{ActiveJob, StoreSnapshot, WorkerLease};
 pub use workers::{NewWorker, WorkerRecord, WorkerState};
 

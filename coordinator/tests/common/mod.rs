@@ -183,11 +183,23 @@ pub async fn client(endpoint: &str) -> AuthClient {
     client_with_token(endpoint, Some(TOKEN)).await
 }
 
+/// Returns the URI of a small CSV file that exists for the whole test process,
+/// because admission lists a job's dataset.
+pub fn dataset_uri() -> String {
+    static DATASET: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DATASET.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train.csv"), "age,city\n30,a\n40,b\n").unwrap();
+        dir
+    });
+    format!("file://{}/train.csv", dir.path().display())
+}
+
 /// Builds a minimal valid spec.
 pub fn spec(name: &str) -> JobSpec {
     JobSpec {
         name: name.to_owned(),
-        dataset: Some(DatasetSpec { uri: "file:///data/adult/train.csv.gz".to_owned(), ..Default::default() }),
+        dataset: Some(DatasetSpec { uri: dataset_uri(), ..Default::default() }),
         ..Default::default()
     }
 }

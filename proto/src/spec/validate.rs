@@ -316,13 +316,13 @@ fn check_uri_shape(uri: &str) -> Result<(), &'static str> {
                 return Err("the path names no file");
             }
         }
-        "s3" | "gs" | "az" => {
+        "s3" => {
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() || key.is_empty() {
-                return Err("expected `scheme://bucket/key` with both a bucket and a key");
+                return Err("expected `s3://bucket/key` with both a bucket and a key");
             }
         }
-        _ => return Err("unsupported scheme; use `file`, `s3`, `gs` or `az`"),
+        _ => return Err("unsupported scheme; use `file` or `s3`"),
     }
     Ok(())
 }
@@ -401,6 +401,7 @@ mod tests {
         assert!(check_uri_shape("file://relative/a.csv").is_err());
         assert!(check_uri_shape("s3://bucket").is_err());
         assert!(check_uri_shape("http://host/a.csv").is_err());
+        assert!(check_uri_shape("gs://bucket/a.csv").is_err());
         assert!(check_uri_shape("/data/a.csv").is_err());
     }
 

@@ -18,6 +18,7 @@ use super::checkpoints::{Manifest, TRAINER_STATE, read_checkpoint_file};
 use super::uploads::{Upload, Uploader};
 use super::client::WorkerClient;
 use crate::checkpoint::{export_encoder, read_header};
+use crate::data::dataset::TableSource;
 use crate::data::encode::EncodedRows;
 use crate::data::profile::{DEFAULT_MAX_CATEGORIES, DatasetProfile, ProfilePartial};
 use crate::error::WorkerError;
@@ -441,10 +442,16 @@ impl Runner {
         }
 
         if self.job.is_none() {
-            // NOTE: every rank loads the whole dataset, because the coordinator plans
-            // no shards yet; a dataset must fit in each worker's memory.
-            let data = JobData::load(&spec)?;
-            info!(rows = data.train.num_rows(), "dataset loaded");
+            // NOTE: every rank reads every shard and keeps the whole table in memory,
+            // so a dataset must fit in each worker's memory. Ranks then train on
+            // their slice of each global batch.
+            let shards: Vec<TableSource> = assignment
+                .shards
+                .iter()
+                .map(|shard| TableSource { uri: shard.uri.clone(), size_bytes: u64::try_from(shard.size_bytes).ok() })
+                .collect();
+            let data = JobData::load(&spec, &shards)?;
+            info!(rows = data.train.num_rows(), shards = shards.len(), "dataset loaded");
             self.job = Some(JobRun { job_id: assignment.job_id.clone(), data, encoded: None, trainer: None, last_checkpoint: None, uploader: None });
         }
         let job = self.job.as_mut().expect("set above");

@@ -7,7 +7,7 @@ use crate::data::csv::parse_csv;
 use crate::data::parquet::parse_parquet;
 use crate::data::schema::{TableSchema, TypedTable, apply_schema, infer_schema};
 use crate::data::source::fetch_bytes;
-use crate::data::table::RawTable;
+use crate::data::table::{RawTable, check_same_columns};
 use crate::error::{Result, WorkerError};
 
 /// File format of a table.
@@ -56,13 +56,42 @@ fn parquet_not_built(uri: &str) -> WorkerError {
     ))
 }
 
+/// One object of a dataset: the dataset URI itself, or a shard that the
+/// coordinator listed when it admitted the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSource {
+    pub uri: String,
+    /// Size the object had when it was listed; `None` when it was not listed.
+    pub size_bytes: Option<u64>,
+}
+
+impl TableSource {
+    /// Returns the object at `uri`, read as it is now.
+    pub fn whole(uri: &str) -> Self {
+        TableSource { uri: uri.to_owned(), size_bytes: None }
+    }
+}
+
 /// Fetches and parses one table.
 ///
 /// # Errors
 ///
-/// Any [`WorkerError`] from fetching or parsing, naming `uri`.
-pub fn read_table(uri: &str, format: TableFormat) -> Result<RawTable> {
+/// Any [`WorkerError`] from fetching or parsing, naming the source's URI, and
+/// [`WorkerError::InvalidTable`] when the object's size differs from the listed one.
+pub fn read_table(source: &TableSource, format: TableFormat) -> Result<RawTable> {
+    let uri = source.uri.as_str();
     let bytes = fetch_bytes(uri)?;
+    if let Some(listed) = source.size_bytes
+        && bytes.len() as u64 != listed
+    {
+        return Err(WorkerError::InvalidTable {
+            uri: uri.to_owned(),
+            message: format!(
+                "has {} bytes, but had {listed} when the job was admitted; the dataset changed, so submit the job again",
+                bytes.len()
+            ),
+        });
+    }
     if bytes.is_empty() {
         return Err(WorkerError::EmptyFile { uri: uri.to_owned(), message: "the file has no bytes".to_owned() });
     }
@@ -84,28 +113,51 @@ pub struct LoadedDataset {
     pub test: Option<TypedTable>,
 }
 
-/// Reads the training table, decides column types, and reads the test table
-/// with the same schema.
+/// Reads the training table from `sources` in order, decides column types over
+/// all of them, and reads the test table with the same schema. `uri` names the
+/// stacked training table in messages.
 ///
 /// # Errors
 ///
-/// Any data error; a test table that lacks a schema column or the label column
-/// yields [`WorkerError::UnknownColumn`] naming the test file.
+/// Any data error. A source whose columns differ from the first one's yields
+/// [`WorkerError::InvalidTable`]. A test table that lacks a schema column or the
+/// label column yields [`WorkerError::UnknownColumn`] naming the test file.
 pub fn load_dataset(
     uri: &str,
+    sources: &[TableSource],
     format: Option<&str>,
     column_types: &HashMap<String, String>,
     label: Option<&str>,
     test_uri: Option<&str>,
 ) -> Result<LoadedDataset> {
-    let raw = read_table(uri, TableFormat::resolve(format, uri)?)?;
-    let schema = infer_schema(&raw, column_types, label)?;
-    let train = apply_schema(&raw, &schema, label.is_some())?;
-    drop(raw);
+    let mut raws = Vec::with_capacity(sources.len());
+    for source in sources {
+        let raw = read_table(source, TableFormat::resolve(format, &source.uri)?)?;
+        if let Some(first) = raws.first() {
+            check_same_columns(first, &raw)?;
+        }
+        raws.push(raw);
+    }
+    let train = match raws.as_slice() {
+        [raw] => {
+            let schema = infer_schema(raw, column_types, label)?;
+            let train = apply_schema(raw, &schema, label.is_some())?;
+            (schema, train)
+        }
+        _ => {
+            // Types are decided over every row; cells are typed file by file so
+            // that an invalid cell is reported with its own file and line.
+            let schema = infer_schema(&RawTable::concat(uri, &raws)?, column_types, label)?;
+            let typed = raws.iter().map(|raw| apply_schema(raw, &schema, label.is_some())).collect::<Result<Vec<_>>>()?;
+            (schema, TypedTable::concat(uri, typed))
+        }
+    };
+    let (schema, train) = train;
+    drop(raws);
 
     let test = match test_uri {
         Some(test_uri) => {
-            let raw_test = read_table(test_uri, TableFormat::resolve(format, test_uri)?)?;
+            let raw_test = read_table(&TableSource::whole(test_uri), TableFormat::resolve(format, test_uri)?)?;
             Some(apply_schema(&raw_test, &schema, true)?)
         }
         None => None,
@@ -133,7 +185,9 @@ mod tests {
         std::fs::write(&train, "x,y\n1,a\n2,b\n").unwrap();
         std::fs::write(&test, "x\n3\n").unwrap();
 
-        let error = load_dataset(train.to_str().unwrap(), None, &HashMap::new(), Some("y"), Some(test.to_str().unwrap())).unwrap_err();
+        let train = train.to_str().unwrap();
+        let error = load_dataset(train, &[TableSource::whole(train)], None, &HashMap::new(), Some("y"), Some(test.to_str().unwrap()))
+            .unwrap_err();
         let message = error.to_string();
         assert!(message.contains("test.csv"), "{message}");
         assert!(message.contains("`y`"), "{message}");

@@ -11,7 +11,7 @@ pub mod schema;
 pub mod source;
 pub mod table;
 
-pub use dataset::{LoadedDataset, TableFormat, load_dataset, read_table};
+pub use dataset::{LoadedDataset, TableFormat, TableSource, load_dataset, read_table};
 pub use encode::{EncodedRows, FeatureLayout, encode_sample, encode_table};
 pub use profile::{ColumnProfile, DatasetProfile, NumericStats, ProfilePartial, Vocabulary};
 pub use schema::{ColumnKind, TableSchema, TypedTable, TypedValues};

@@ -60,6 +60,27 @@ impl TypedTable {
         self.row_lines.len()
     }
 
+    /// Stacks tables typed with one schema into one table named `uri`.
+    pub fn concat(uri: &str, tables: Vec<TypedTable>) -> TypedTable {
+        let mut tables = tables.into_iter();
+        let mut stacked = tables.next().unwrap_or(TypedTable { uri: String::new(), features: Vec::new(), label: None, row_lines: Vec::new() });
+        stacked.uri = uri.to_owned();
+        for table in tables {
+            for ((_, values), (_, more)) in stacked.features.iter_mut().zip(table.features) {
+                match (values, more) {
+                    (TypedValues::Numeric(cells), TypedValues::Numeric(more)) => cells.extend(more),
+                    (TypedValues::Categorical(cells), TypedValues::Categorical(more)) => cells.extend(more),
+                    _ => unreachable!("tables typed with one schema have the same column kinds"),
+                }
+            }
+            if let (Some(labels), Some(more)) = (stacked.label.as_mut(), table.label) {
+                labels.extend(more);
+            }
+            stacked.row_lines.extend(table.row_lines);
+        }
+        stacked
+    }
+
     /// Keeps only the rows at `rows`, in that order.
     pub fn select_rows(&self, rows: &[usize]) -> TypedTable {
         let features = self

@@ -1,13 +1,12 @@
 //! Fetching whole objects through `object_store` from `file://` and `s3://` URIs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt};
+use ssl_storage::DatasetError;
 
+use crate::data::dataset::TableSource;
 use crate::error::{Result, WorkerError};
 
 /// Reads the whole object at `uri` into memory.
@@ -64,55 +63,35 @@ fn local_path(uri: &str) -> Option<&str> {
     }
 }
 
-/// Returns how `object_store` retries one S3 request by itself: briefly, so that a
-/// longer outage reaches the caller's own retry loop, which logs each failure.
-/// Checkpoint writes keep trying for minutes (see `agent::checkpoints`).
-fn s3_retry() -> RetryConfig {
-    RetryConfig {
-        backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), base: 2.0 },
-        max_retries: 3,
-        retry_timeout: Duration::from_secs(10),
-    }
-}
-
-/// Splits a URI of an object or a folder (`s3://bucket/prefix/`,
-/// `file:///dir/`) into the store that serves it and its path in that store,
-/// whether or not anything exists there yet.
+/// Splits a URI of an object or a folder into the store that serves it and its
+/// path in that store, as [`ssl_storage::locate`] does.
 ///
 /// # Errors
 ///
 /// [`WorkerError::InvalidUri`] for an unsupported scheme or a malformed URI.
 pub fn locate(uri: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
-    let invalid = |message: String| WorkerError::InvalidUri { uri: uri.to_owned(), message };
+    ssl_storage::locate(uri).map_err(|error| WorkerError::InvalidUri { uri: error.uri, message: error.message })
+}
 
-    if let Some(rest) = uri.strip_prefix("s3://") {
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(invalid("expected `s3://bucket/key`".to_owned()));
-        }
-        // object_store's HTTP client uses rustls without a bundled crypto provider.
-        ssl_proto::tls::install_crypto_provider();
-        let store = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_retry(s3_retry())
-            .build()
-            .map_err(|error| invalid(error.to_string()))?;
-        let path = ObjectPath::parse(key.trim_end_matches('/')).map_err(|error| invalid(error.to_string()))?;
-        return Ok((Arc::new(store), path));
-    }
-
-    let local_path = match uri.split_once("://") {
-        Some(("file", path)) => path,
-        Some((scheme, _)) => return Err(invalid(format!("unsupported scheme `{scheme}`; use `file://` or `s3://`"))),
-        None => uri,
-    };
-    let trimmed = match local_path.trim_end_matches('/') {
-        "" => "/",
-        trimmed => trimmed,
-    };
-    let absolute = std::path::absolute(trimmed).map_err(|error| invalid(error.to_string()))?;
-    let path = ObjectPath::from_absolute_path(&absolute).map_err(|error| invalid(error.to_string()))?;
-    Ok((Arc::new(LocalFileSystem::new()), path))
+/// Lists the objects of the dataset at `uri` as [`ssl_storage::list_dataset`]
+/// does, for a job that got no shard list from a coordinator.
+///
+/// # Errors
+///
+/// [`WorkerError::NotFound`] when nothing is at `uri`, [`WorkerError::InvalidTable`]
+/// for a folder without table files, and [`WorkerError::Read`] when the store fails.
+pub fn list_sources(uri: &str, format: Option<&str>) -> Result<Vec<TableSource>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| read_error(uri, error))?;
+    let listed = runtime.block_on(ssl_storage::list_dataset(uri, format)).map_err(|error| match error {
+        DatasetError::InvalidUri(invalid) => WorkerError::InvalidUri { uri: invalid.uri, message: invalid.message },
+        DatasetError::NotFound { uri } => WorkerError::NotFound { uri },
+        DatasetError::NoTables { .. } => WorkerError::InvalidTable { uri: uri.to_owned(), message: error.to_string() },
+        DatasetError::Denied { .. } | DatasetError::Unavailable { .. } => read_error(uri, error),
+    })?;
+    Ok(listed.into_iter().map(|object| TableSource { uri: object.uri, size_bytes: Some(object.size_bytes) }).collect())
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Tables as read from a file, before typing and encoding.
 
+use crate::error::{Result, WorkerError};
+
 /// One column's cells as read. `None` is a missing cell (`?`, `NA`, empty, or a
 /// Parquet null).
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +39,20 @@ impl RawValues {
         match self {
             RawValues::Text(values) => values[row].clone(),
             RawValues::Number(values) => values[row].map(|value| value.to_string()),
+        }
+    }
+
+    /// Appends `other`'s cells. Mixed kinds become text, numbers printed in
+    /// their shortest form.
+    fn append(&mut self, other: &RawValues) {
+        match (&mut *self, other) {
+            (RawValues::Text(cells), RawValues::Text(more)) => cells.extend(more.iter().cloned()),
+            (RawValues::Number(cells), RawValues::Number(more)) => cells.extend(more.iter().copied()),
+            _ => {
+                let mut cells: Vec<Option<String>> = (0..self.len()).map(|row| self.text(row)).collect();
+                cells.extend((0..other.len()).map(|row| other.text(row)));
+                *self = RawValues::Text(cells);
+            }
         }
     }
 
@@ -83,6 +99,28 @@ impl RawTable {
         self.columns.iter().position(|column| column.name == name)
     }
 
+    /// Stacks `tables`, which must have the same columns in the same order, into
+    /// one table named `uri`. Its line numbers are those within each table.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError::InvalidTable`] naming the first table whose columns differ
+    /// from the first table's.
+    pub fn concat(uri: &str, tables: &[RawTable]) -> Result<RawTable> {
+        let Some((first, rest)) = tables.split_first() else {
+            return Err(WorkerError::InvalidTable { uri: uri.to_owned(), message: "no table to read".to_owned() });
+        };
+        let mut stacked = RawTable { uri: uri.to_owned(), ..first.clone() };
+        for table in rest {
+            check_same_columns(first, table)?;
+            for (column, more) in stacked.columns.iter_mut().zip(&table.columns) {
+                column.values.append(&more.values);
+            }
+            stacked.row_lines.extend_from_slice(&table.row_lines);
+        }
+        Ok(stacked)
+    }
+
     /// Keeps only the rows at `rows`, in that order.
     pub fn select_rows(&self, rows: &[usize]) -> RawTable {
         RawTable {
@@ -95,6 +133,26 @@ impl RawTable {
             row_lines: rows.iter().map(|&row| self.row_lines[row]).collect(),
         }
     }
+}
+
+/// Checks that `table` has the columns of `first`, in the same order.
+///
+/// # Errors
+///
+/// [`WorkerError::InvalidTable`] naming `table` and both column lists.
+pub fn check_same_columns(first: &RawTable, table: &RawTable) -> Result<()> {
+    if table.column_names() == first.column_names() {
+        return Ok(());
+    }
+    Err(WorkerError::InvalidTable {
+        uri: table.uri.clone(),
+        message: format!(
+            "has the columns {:?}, but `{}` has {:?}; every file of a dataset needs the same columns in the same order",
+            table.column_names(),
+            first.uri,
+            first.column_names()
+        ),
+    })
 }
 
 /// Whether a text cell means "no value": empty, `?` or `NA` after trimming.
@@ -114,6 +172,39 @@ mod tests {
         for token in ["0", "na", "N", "??"] {
             assert!(!is_missing_token(token), "{token:?}");
         }
+    }
+
+    fn one_column(uri: &str, values: RawValues) -> RawTable {
+        let rows = values.len() as u64;
+        RawTable { uri: uri.to_owned(), columns: vec![RawColumn { name: "a".to_owned(), values }], row_lines: (2..rows + 2).collect() }
+    }
+
+    #[test]
+    fn concat_stacks_rows_and_keeps_lines() {
+        let first = one_column("file:///d/1.csv", RawValues::Number(vec![Some(1.0), None]));
+        let second = one_column("file:///d/2.csv", RawValues::Number(vec![Some(3.0)]));
+        let stacked = RawTable::concat("file:///d/", &[first, second]).unwrap();
+        assert_eq!(stacked.uri, "file:///d/");
+        assert_eq!(stacked.columns[0].values, RawValues::Number(vec![Some(1.0), None, Some(3.0)]));
+        assert_eq!(stacked.row_lines, vec![2, 3, 2]);
+    }
+
+    #[test]
+    fn concat_mixed_kinds_become_text() {
+        let first = one_column("file:///d/1.parquet", RawValues::Number(vec![Some(1.5)]));
+        let second = one_column("file:///d/2.parquet", RawValues::Text(vec![Some("x".to_owned()), None]));
+        let stacked = RawTable::concat("file:///d/", &[first, second]).unwrap();
+        assert_eq!(stacked.columns[0].values, RawValues::Text(vec![Some("1.5".to_owned()), Some("x".to_owned()), None]));
+    }
+
+    #[test]
+    fn concat_rejects_other_columns() {
+        let first = one_column("file:///d/1.csv", RawValues::Text(vec![None]));
+        let mut second = one_column("file:///d/2.csv", RawValues::Text(vec![None]));
+        second.columns[0].name = "b".to_owned();
+        let message = RawTable::concat("file:///d/", &[first, second]).unwrap_err().to_string();
+        assert!(message.contains("file:///d/2.csv"), "{message}");
+        assert!(message.contains("[\"b\"]"), "{message}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
--- Generations in the job history, and reports by a worker that it cannot reach
+-- Generations in the job history, shards, and reports by a worker that it cannot reach
 -- a peer of its generation. A reported worker is dropped, and the job takes no
 -- worker at that data address again, so a live but unreachable worker does not
 -- rejoin after it registers anew.
@@ -21,3 +21,14 @@ CREATE INDEX peer_reports_by_job ON peer_reports (job_id);
 -- with its number, its world size and why it opened in `message`.
 ALTER TABLE job_events ADD COLUMN generation BIGINT;
 ALTER TABLE job_events ADD COLUMN world_size INTEGER;
+
+-- The objects of each job's dataset, listed when the job is first admitted.
+-- Every generation reads them in `shard_index` order, so a resumed job sees the
+-- same rows even when objects were added to the dataset's folder meanwhile.
+CREATE TABLE shards (
+    job_id          TEXT NOT NULL REFERENCES jobs (id),
+    shard_index     INTEGER NOT NULL,
+    uri             TEXT NOT NULL,
+    size_bytes      BIGINT NOT NULL,
+    PRIMARY KEY (job_id, shard_index)
+);
