@@ -115,6 +115,17 @@ async fn three_workers_run_jobs() {
     let output = cluster.worker_command("intruder", "not-the-join-token").output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(cluster.log("intruder").contains("join token"), "{}", cluster.log("intruder"));
+    // A worker that does not trust the coordinator's certificate exits with status 2
+    // and a hint naming --ca-cert, instead of retrying forever.
+    let output = std::process::Command::new(ssl_e2e::binary("ssl-worker"))
+        .args(["--coordinator", &cluster.endpoint(), "--join-token", JOIN_TOKEN, "--name", "untrusting"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+    assert!(stderr.contains("--ca-cert"), "{stderr}");
     // A second worker with a live worker's name is refused.
     let output = cluster.worker_command("worker-0", JOIN_TOKEN).output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");

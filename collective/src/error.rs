@@ -14,7 +14,7 @@ pub enum CollectiveError {
     GenerationMismatch { address: SocketAddr, ours: u64, theirs: u64 },
     #[error("peer at {address} sent a bad handshake: {reason}")]
     Handshake { address: SocketAddr, reason: String },
-    #[error("exchange with rank {rank} failed: {source}")]
+    #[error("exchange with rank {rank} failed: {}", describe_io(source))]
     Peer { rank: usize, source: std::io::Error },
     #[error("exchange with rank {rank} timed out after {seconds} s")]
     Timeout { rank: usize, seconds: u64 },
@@ -47,5 +47,15 @@ impl CollectiveError {
             | CollectiveError::Timeout { rank, .. } => Some(*rank),
             _ => None,
         }
+    }
+}
+
+/// Describes a link's I/O error in plain words, because a closed or reset
+/// connection is the usual sign of a peer that stopped.
+fn describe_io(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe => "the peer closed the connection".to_owned(),
+        std::io::ErrorKind::ConnectionReset => "the peer reset the connection".to_owned(),
+        _ => error.to_string(),
     }
 }

@@ -40,3 +40,41 @@ pub fn client_tls_config(ca_file: Option<&Path>) -> Result<ClientTlsConfig, CaFi
     }
     Ok(config.ca_certificate(Certificate::from_pem(pem)))
 }
+
+/// Returns what to do about a failed connection to the coordinator at `url`,
+/// when `reason` (the error and its sources) shows a TLS setup problem.
+pub fn connection_hint(url: &str, reason: &str) -> Option<&'static str> {
+    if reason.contains("CaUsedAsEndEntity") {
+        return Some(
+            "the coordinator presents a CA certificate as its own; serve a certificate signed by a CA, \
+             and pass that CA's PEM file with --ca-cert",
+        );
+    }
+    if reason.contains("invalid peer certificate") {
+        return Some("the coordinator's certificate is not trusted; pass the PEM file of the CA that signed it with --ca-cert");
+    }
+    if url.starts_with("http://") && (reason.contains("h2 protocol error") || reason.contains("http2 error")) {
+        return Some("the coordinator may serve TLS; use an https:// URL");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_errors_get_hints() {
+        let self_signed = connection_hint("https://127.0.0.1:1", "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))");
+        assert!(self_signed.unwrap().contains("serve a certificate signed by a CA"));
+        let unknown = connection_hint("https://127.0.0.1:1", "invalid peer certificate: UnknownIssuer");
+        assert!(unknown.unwrap().contains("--ca-cert"));
+    }
+
+    #[test]
+    fn plain_http_to_tls_gets_hint() {
+        assert_eq!(connection_hint("http://127.0.0.1:1", "h2 protocol error: http2 error"), Some("the coordinator may serve TLS; use an https:// URL"));
+        assert_eq!(connection_hint("https://127.0.0.1:1", "h2 protocol error: http2 error"), None);
+        assert_eq!(connection_hint("http://127.0.0.1:1", "connection refused"), None);
+    }
+}

@@ -22,10 +22,7 @@ pub enum Error {
     #[error(transparent)]
     SpecFile(#[from] SpecFileError),
 
-    #[error(
-        "cannot connect to coordinator at {endpoint}: {reason}; is it running? set --endpoint or SSLCTL_ENDPOINT, \
-         or start a local one with `sslctl dev up`"
-    )]
+    #[error("{}", describe_connect(.endpoint, .reason))]
     Connect { endpoint: String, reason: String },
 
     /// The coordinator returned a non-OK gRPC status.
@@ -165,7 +162,20 @@ fn describe_status(endpoint: &str, status: &tonic::Status) -> String {
             "coordinator at {endpoint} is unavailable: {message}; is it running? set --endpoint or SSLCTL_ENDPOINT"
         ),
         Code::DeadlineExceeded => format!("request to coordinator at {endpoint} timed out: {message}"),
-        _ => message.to_owned(),
+        _ => match ssl_proto::tls::connection_hint(endpoint, message) {
+            Some(hint) => format!("{message}; {hint}"),
+            None => message.to_owned(),
+        },
+    }
+}
+
+fn describe_connect(endpoint: &str, reason: &str) -> String {
+    match ssl_proto::tls::connection_hint(endpoint, reason) {
+        Some(hint) => format!("cannot connect to coordinator at {endpoint}: {reason}; {hint}"),
+        None => format!(
+            "cannot connect to coordinator at {endpoint}: {reason}; is it running? set --endpoint or SSLCTL_ENDPOINT, \
+             or start a local one with `sslctl dev up`"
+        ),
     }
 }
 
@@ -219,6 +229,23 @@ mod tests {
     fn unauthenticated_names_token_flag() {
         let error = Error::rpc(ENDPOINT, Status::unauthenticated("invalid bearer token"));
         assert_eq!(error.to_string(), "invalid bearer token; pass a valid token with --token or SSLCTL_TOKEN");
+    }
+
+    #[test]
+    fn untrusted_certificate_gets_tls_hint() {
+        let error = Error::Connect {
+            endpoint: "https://127.0.0.1:50051".to_owned(),
+            reason: "transport error: invalid peer certificate: UnknownIssuer".to_owned(),
+        };
+        let message = error.to_string();
+        assert!(message.ends_with("pass the PEM file of the CA that signed it with --ca-cert"), "{message}");
+        assert!(!message.contains("is it running"), "{message}");
+    }
+
+    #[test]
+    fn plain_http_to_tls_gets_hint() {
+        let error = Error::rpc("http://127.0.0.1:50051", Status::unknown("h2 protocol error: http2 error"));
+        assert_eq!(error.to_string(), "h2 protocol error: http2 error; the coordinator may serve TLS; use an https:// URL");
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl WorkerApi {
             return Ok(());
         }
         let world_size = self.store.members(job_id, job.generation).await?.len();
-        let message = format!("generation {} training on {world_size} workers", job.generation);
+        let message = format!("generation {} training on {}", job.generation, crate::jobs::worker_count(world_size));
         let recovering_since = match state {
             JobState::Recovering => self.store.state_entered_at(job_id).await?,
             _ => None,

@@ -6,6 +6,7 @@ use ssl_proto::JobState;
 use super::shard_plan::{Planned, ensure_planned};
 use super::task::{count_reachable, take_reachable, worker_range};
 use crate::Error;
+use crate::jobs::worker_count;
 use crate::store::{GenerationPlan, JobStore};
 
 /// Admits queued jobs, highest priority first and oldest first within a
@@ -53,7 +54,7 @@ pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
             expected_generation: job.generation,
             expected_state: JobState::Queued,
             transitions: vec![JobState::Scheduled],
-            message: format!("admitted on {} workers", chosen.len()),
+            message: format!("admitted on {}", worker_count(chosen.len())),
             workers: chosen.iter().map(|worker| worker.id.clone()).collect(),
         };
         let Some(generation) = store.open_generation(&plan).await? else {

@@ -5,6 +5,7 @@ use ssl_proto::JobState;
 
 use super::task::{take_reachable, worker_range};
 use crate::Error;
+use crate::jobs::worker_count;
 use crate::metrics::CoordinatorMetrics;
 use crate::store::{GenerationPlan, JobStore, now_micros};
 
@@ -43,7 +44,7 @@ pub(super) async fn grow_running(store: &JobStore, metrics: &CoordinatorMetrics)
             expected_generation: job.generation,
             expected_state: JobState::Running,
             transitions: vec![JobState::Recovering],
-            message: format!("adding {} workers; continuing on {}", added.len(), workers.len()),
+            message: format!("adding {}; continuing on {}", worker_count(added.len()), worker_count(workers.len())),
             workers,
         };
         match store.open_generation(&plan).await? {

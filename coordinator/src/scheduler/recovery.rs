@@ -5,6 +5,7 @@ use ssl_proto::JobState;
 
 use super::task::{path_to_queued, worker_range};
 use crate::Error;
+use crate::jobs::worker_count;
 use crate::metrics::CoordinatorMetrics;
 use crate::store::{GenerationPlan, JobRecord, JobStore, Member, PeerReport, RequeuePlan};
 
@@ -44,7 +45,7 @@ async fn continue_without(
         expected_generation: job.generation,
         expected_state: state,
         transitions: if state == JobState::Running { vec![JobState::Recovering] } else { Vec::new() },
-        message: format!("lost worker {lost_names}; continuing on {} workers", survivors.len()),
+        message: format!("lost worker {lost_names}; continuing on {}", worker_count(survivors.len())),
         workers: survivors.iter().map(|member| member.worker_id.clone()).collect(),
     };
     match store.open_generation(&plan).await? {

@@ -57,4 +57,6 @@ pub enum AgentError {
     Unauthenticated(String),
     #[error("the coordinator rejected the registration: {0}")]
     Rejected(String),
+    #[error("cannot connect to the coordinator over TLS: {reason}; {hint}")]
+    Tls { reason: String, hint: &'static str },
 }

@@ -110,11 +110,34 @@ async fn register(client: &WorkerClient, config: &AgentConfig, data_address: Soc
                 }
                 warn!(name = config.name, "name still held by a live lease; retrying");
             }
-            Err(status) => warn!(error = %status.message(), code = ?status.code(), "cannot reach the coordinator; retrying"),
+            Err(status) => {
+                let reason = status_chain(&status);
+                match ssl_proto::tls::connection_hint(&config.coordinator, &reason) {
+                    // A certificate that is not trusted stays so; retrying would hide the cause.
+                    Some(hint) if reason.contains("invalid peer certificate") => return Err(AgentError::Tls { reason, hint }),
+                    Some(hint) => warn!(error = %reason, hint, "cannot reach the coordinator; retrying"),
+                    None => warn!(error = %reason, code = ?status.code(), "cannot reach the coordinator; retrying"),
+                }
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// Joins a status's message and the texts of its sources that add to it.
+fn status_chain(status: &Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        let part = error.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = error.source();
+    }
+    text
 }
 
 /// Checks whether a status means this registration is gone for good.
