@@ -313,3 +313,44 @@ async fn two_replicas_share_one_postgres() {
     assert!(first_status.success(), "{first_log}");
     assert!(second_status.success(), "{second_log}");
 }
+
+#[tokio::test]
+async fn unreachable_dataset_store_keeps_job_queued() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // S3 requests go to a port where nothing listens, as during a storage outage.
+    let mut child = coordinator(data_dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("SSL_API_TOKENS", TOKEN)
+        .env("SSL_JOIN_TOKENS", common::JOIN_TOKEN)
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", free_port()))
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test-key")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    timed(wait_until_serving(&endpoint, &mut child)).await;
+
+    let mut job_spec = spec("outage");
+    job_spec.dataset.as_mut().unwrap().uri = "s3://datasets/adult/train.csv".to_owned();
+    let mut jobs = client(&endpoint).await;
+    let job = jobs.submit_job(submit_request("req-outage", job_spec)).await.unwrap().into_inner().job.unwrap();
+    let _worker = timed(FakeWorker::start(&endpoint, "w-outage")).await;
+
+    // The job waits with the reason; the worker stays free.
+    let mut fetched = None;
+    for _ in 0..100 {
+        let current = jobs.get_job(ssl_proto::v1::GetJobRequest { id: job.id.clone() }).await.unwrap().into_inner();
+        if current.message.starts_with("cannot list dataset.uri yet, retrying") {
+            fetched = Some(current);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let fetched = fetched.expect("the job never said why it waits");
+    assert_eq!(fetched.state(), JobState::Queued);
+    assert!(fetched.message.contains("s3://datasets/adult/train.csv"), "{}", fetched.message);
+    assert_eq!(fetched.generation, 0);
+}

@@ -1,9 +1,11 @@
 //! Gang admission: a queued job starts only when at least its minimum number of
 //! workers is idle, and takes up to its maximum. Its shards are planned first.
 
+use std::sync::Arc;
+
 use ssl_proto::JobState;
 
-use super::shard_plan::{Planned, ensure_planned};
+use super::shard_plan::ShardPlanner;
 use super::task::{count_reachable, take_reachable, worker_range};
 use crate::Error;
 use crate::jobs::worker_count;
@@ -16,7 +18,7 @@ use crate::store::{GenerationPlan, JobStore};
 /// even smaller ones that would fit, so a large job is never starved by a stream
 /// of small ones. A job whose minimum exceeds the whole fleet waits until
 /// cancelled or until enough workers register.
-pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
+pub(super) async fn admit_queued(store: &JobStore, planner: &Arc<ShardPlanner>) -> Result<bool, Error> {
     let mut idle = store.idle_workers().await?;
     // Each admitted job takes at least one worker, so at most `idle.len()` jobs can
     // start; one more tells whether a job is left waiting. Reading only those keeps
@@ -43,10 +45,9 @@ pub(super) async fn admit_queued(store: &JobStore) -> Result<bool, Error> {
             store.set_queued_message(&job.id, &message).await?;
             return Ok(true);
         }
-        match ensure_planned(store, job).await? {
-            Planned::Ready => {}
-            Planned::Failed => continue,
-            Planned::Retry => return Ok(true),
+        if !planner.is_planned(store, job).await? {
+            // Admission is strict, so the jobs behind this one wait for its listing too.
+            return Ok(true);
         }
         let chosen = take_reachable(&mut idle, max, &unreachable);
         let plan = GenerationPlan {

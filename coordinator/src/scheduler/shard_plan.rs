@@ -1,7 +1,13 @@
 //! Shard planning: the objects of a job's dataset, listed once when the job is
 //! first admitted, so that every rank and every generation reads the same rows
 //! in the same order.
+//!
+//! Listing runs in a background task, one per job at a time, because a slow
+//! store must not hold up a scheduler pass: a pass that outlasted the leader
+//! lease would hand the scheduler to another coordinator.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ssl_proto::JobState;
@@ -13,23 +19,50 @@ use crate::store::{JobRecord, JobStore, ShardRecord};
 
 /// Maximum wait for the dataset's store to list the objects.
 const LISTING_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause after a failed listing before the job's next attempt.
+const RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// Outcome of planning, which tells admission what to do with the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Planned {
-    /// The job has its shards; admit it.
-    Ready,
-    /// The dataset cannot be used; the job failed with the reason.
-    Failed,
-    /// The store failed or timed out; the job waits and the next pass tries again.
-    Retry,
+/// Plans the shards of queued jobs in the background.
+#[derive(Default)]
+pub(super) struct ShardPlanner {
+    /// Ids of the jobs whose listing is running.
+    in_flight: Mutex<HashSet<String>>,
 }
 
-/// Plans the shards of `job` unless it has a plan already.
-pub(super) async fn ensure_planned(store: &JobStore, job: &JobRecord) -> Result<Planned, Error> {
-    if !store.shards(&job.id).await?.is_empty() {
-        return Ok(Planned::Ready);
+impl ShardPlanner {
+    /// Returns whether `job` has its shards. When it has none, starts listing
+    /// its dataset unless that runs already; the task requests a scheduler pass
+    /// when it ends.
+    pub(super) async fn is_planned(self: &Arc<Self>, store: &JobStore, job: &JobRecord) -> Result<bool, Error> {
+        if !store.shards(&job.id).await?.is_empty() {
+            return Ok(true);
+        }
+        if !self.in_flight.lock().expect("lock").insert(job.id.clone()) {
+            return Ok(false);
+        }
+        let planner = self.clone();
+        let store = store.clone();
+        let job = job.clone();
+        tokio::spawn(async move {
+            match plan(&store, &job).await {
+                Ok(true) => {}
+                Ok(false) => tokio::time::sleep(RETRY_DELAY).await,
+                Err(error) => {
+                    tracing::warn!(job_id = %job.id, error = %error, "shard planning failed; the job waits");
+                    tokio::time::sleep(RETRY_DELAY).await;
+                }
+            }
+            planner.in_flight.lock().expect("lock").remove(&job.id);
+            store.request_scheduling();
+        });
+        Ok(false)
     }
+}
+
+/// Lists the dataset of `job` and stores the plan. Fails the job when the
+/// dataset cannot be used. Returns false, having set the job's message, when
+/// the store failed or timed out.
+async fn plan(store: &JobStore, job: &JobRecord) -> Result<bool, Error> {
     let spec: JobSpec = serde_json::from_str(&job.spec_json)
         .map_err(|error| Error::CorruptRow(format!("job `{}` has an unreadable spec: {error}", job.id)))?;
     let dataset = spec.dataset.unwrap_or_default();
@@ -42,13 +75,14 @@ pub(super) async fn ensure_planned(store: &JobStore, job: &JobRecord) -> Result<
                 .collect();
             store.save_shards(&job.id, &shards).await?;
             tracing::info!(job_id = %job.id, shards = shards.len(), uri = %dataset.uri, "planned the dataset's shards");
-            return Ok(Planned::Ready);
+            return Ok(true);
         }
         Ok(Err(error)) if !error.is_transient() => {
             let message = format!("dataset.uri: {error}");
             tracing::warn!(job_id = %job.id, error = %message, "the dataset cannot be used; failing the job");
             return match store.transition(&job.id, JobState::Failed, "plan shards", &message).await {
-                Ok(_) | Err(Error::InvalidTransition { .. }) => Ok(Planned::Failed),
+                // A job cancelled meanwhile stays cancelled.
+                Ok(_) | Err(Error::InvalidTransition { .. }) => Ok(true),
                 Err(other) => Err(other),
             };
         }
@@ -57,5 +91,5 @@ pub(super) async fn ensure_planned(store: &JobStore, job: &JobRecord) -> Result<
     };
     tracing::warn!(job_id = %job.id, error = %message, "shard planning failed; the job waits");
     store.set_queued_message(&job.id, &message).await?;
-    Ok(Planned::Retry)
+    Ok(false)
 }

@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::SchedulerConfig;
+use super::shard_plan::ShardPlanner;
 use super::{admission, growth, recovery};
 use std::sync::Arc;
 
@@ -36,11 +37,12 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let holder = Uuid::new_v4().to_string();
+    let planner = Arc::new(ShardPlanner::default());
     tokio::spawn(async move {
         let mut leading = false;
         let mut failures: u64 = 0;
         loop {
-            match lead_and_pass(&store, &config, &metrics, &holder, &mut leading).await {
+            match lead_and_pass(&store, &config, &metrics, &planner, &holder, &mut leading).await {
                 Ok(()) => failures = 0,
                 Err(error) => {
                     failures += 1;
@@ -68,6 +70,7 @@ async fn lead_and_pass(
     store: &JobStore,
     config: &SchedulerConfig,
     metrics: &CoordinatorMetrics,
+    planner: &Arc<ShardPlanner>,
     holder: &str,
     leading: &mut bool,
 ) -> Result<(), Error> {
@@ -79,20 +82,20 @@ async fn lead_and_pass(
     if !acquired {
         return Ok(());
     }
-    run_pass(store, metrics).await
+    run_pass(store, metrics, planner).await
 }
 
 /// One pass: expire leases, repair jobs that lost workers, admit queued jobs,
 /// then grow running jobs with the idle workers left.
 #[tracing::instrument(name = "scheduler.pass", skip_all)]
-async fn run_pass(store: &JobStore, metrics: &CoordinatorMetrics) -> Result<(), Error> {
+async fn run_pass(store: &JobStore, metrics: &CoordinatorMetrics, planner: &Arc<ShardPlanner>) -> Result<(), Error> {
     let expired = store.expire_leases().await?;
     metrics.count_lost_workers(expired.len());
     for worker in expired {
         tracing::info!(worker_id = %worker.id, name = %worker.name, job_id = ?worker.job_id, "worker lease expired");
     }
     recovery::replace_lost_workers(store, metrics).await?;
-    let queued_waiting = admission::admit_queued(store).await?;
+    let queued_waiting = admission::admit_queued(store, planner).await?;
     // Idle workers go to queued jobs first; a running job only grows when no
     // queued job is waiting for them.
     if !queued_waiting {
