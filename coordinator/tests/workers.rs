@@ -749,7 +749,14 @@ async fn admission_plans_shards_or_fails_job() {
         let shards: Vec<(String, i64)> = assignment.shards.iter().map(|shard| (shard.uri.clone(), shard.size_bytes)).collect();
         assert_eq!(shards, vec![(format!("{folder}part-0.csv"), 4), (format!("{folder}part-1.csv"), 4)]);
 
-        let failed = client(&server.endpoint()).await.get_job(GetJobRequest { id: missing }).await.unwrap().into_inner();
+        // GetJob shows the plan; ListJobs leaves it out.
+        let mut jobs = client(&server.endpoint()).await;
+        let fetched = jobs.get_job(GetJobRequest { id: sharded.clone() }).await.unwrap().into_inner();
+        assert_eq!(fetched.shards, assignment.shards);
+        let listed = jobs.list_jobs(ssl_proto::v1::ListJobsRequest::default()).await.unwrap().into_inner().jobs;
+        assert!(listed.iter().all(|job| job.shards.is_empty()), "{listed:?}");
+
+        let failed = jobs.get_job(GetJobRequest { id: missing }).await.unwrap().into_inner();
         assert_eq!(failed.state(), JobState::Failed);
         assert_eq!(failed.message, format!("dataset.uri: `{absent}` not found: no object, and no folder with objects below it"));
         server.stop().await.unwrap();

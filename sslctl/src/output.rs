@@ -8,7 +8,7 @@ use std::io::Write;
 
 use prost_types::Timestamp;
 use serde::Serialize;
-use ssl_proto::v1::{Checkpoint, Job, JobProgress, JobSpec};
+use ssl_proto::v1::{Checkpoint, Job, JobProgress, JobSpec, Shard};
 
 use crate::cli::OutputFormat;
 use crate::error::Error;
@@ -32,10 +32,20 @@ pub struct JobView<'a> {
     /// Evaluation results once the job succeeded; `null` before, or when the
     /// coordinator sent text that is not JSON.
     pub result: Option<serde_json::Value>,
+    /// The shard plan in row order; left out of lists and before admission.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardView<'a>>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+}
+
+/// One object of a job's dataset as `get` prints it.
+#[derive(Debug, Serialize)]
+pub struct ShardView<'a> {
+    pub uri: &'a str,
+    pub size_bytes: i64,
 }
 
 impl<'a> From<&'a Job> for JobView<'a> {
@@ -50,6 +60,7 @@ impl<'a> From<&'a Job> for JobView<'a> {
             progress: job.progress.as_ref().map(ProgressView::from),
             generation: job.generation,
             result: Some(job.result_json.as_str()).filter(|json| !json.is_empty()).and_then(|json| serde_json::from_str(json).ok()),
+            shards: job.shards.iter().map(|shard| ShardView { uri: &shard.uri, size_bytes: shard.size_bytes }).collect(),
             created_at: job.created_at.as_ref().map(format_timestamp),
             updated_at: job.updated_at.as_ref().map(format_timestamp),
             started_at: job.started_at.as_ref().map(format_timestamp),
@@ -171,6 +182,26 @@ fn write_structured(out: &mut impl Write, value: &impl Serialize, format: Output
     Ok(())
 }
 
+/// Maximum number of shards that `get` lists one per line; `-o json` lists them all.
+const LISTED_SHARDS: usize = 5;
+
+/// Writes the shard count and total size, then the first shards' URIs.
+fn write_shards(out: &mut impl Write, shards: &[Shard]) -> Result<(), Error> {
+    if shards.is_empty() {
+        return Ok(());
+    }
+    let bytes: i64 = shards.iter().map(|shard| shard.size_bytes).sum();
+    let objects = if shards.len() == 1 { "object" } else { "objects" };
+    writeln!(out, "{:<12}{} {objects}, {bytes} bytes", "Shards:", shards.len())?;
+    for shard in shards.iter().take(LISTED_SHARDS) {
+        writeln!(out, "  {}", shard.uri)?;
+    }
+    if shards.len() > LISTED_SHARDS {
+        writeln!(out, "  … and {} more (`-o json` lists them all)", shards.len() - LISTED_SHARDS)?;
+    }
+    Ok(())
+}
+
 fn write_job_details(out: &mut impl Write, job: &Job) -> Result<(), Error> {
     let optional_time = |timestamp: Option<&Timestamp>| timestamp.map_or_else(|| EMPTY_CELL.to_owned(), format_timestamp_seconds);
     let or_empty = |text: &str| if text.is_empty() { EMPTY_CELL.to_owned() } else { text.to_owned() };
@@ -190,6 +221,7 @@ fn write_job_details(out: &mut impl Write, job: &Job) -> Result<(), Error> {
     for (key, value) in fields {
         writeln!(out, "{:<12}{value}", format!("{key}:"))?;
     }
+    write_shards(out, &job.shards)?;
 
     if let Some(evaluation) = JobResult::parse(&job.result_json).and_then(|result| result.evaluation) {
         writeln!(out, "Evaluation:")?;
@@ -316,6 +348,26 @@ mod tests {
         assert_eq!(value["progress"]["step"], 120);
         assert_eq!(value["spec"]["training"]["epochs"], 10);
         assert_eq!(value["spec"]["dataset"]["uri"], "file:///data/train.csv");
+    }
+
+    #[test]
+    fn job_table_lists_first_shards() {
+        let mut job = sample_job();
+        job.shards = (0..7).map(|index| Shard { uri: format!("s3://data/adult/part-{index}.csv"), size_bytes: 100 }).collect();
+        let text = render(|out| write_job(out, &job, OutputFormat::Table));
+        assert!(text.contains("Shards:     7 objects, 700 bytes\n  s3://data/adult/part-0.csv\n"), "{text}");
+        assert!(text.contains("  s3://data/adult/part-4.csv\n  … and 2 more (`-o json` lists them all)\n"), "{text}");
+        assert!(!text.contains("part-5.csv"), "{text}");
+
+        let value: serde_json::Value = serde_json::from_str(&render(|out| write_job(out, &job, OutputFormat::Json))).unwrap();
+        assert_eq!(value["shards"].as_array().map(Vec::len), Some(7));
+        assert_eq!(value["shards"][6]["uri"], "s3://data/adult/part-6.csv");
+    }
+
+    #[test]
+    fn job_json_leaves_out_empty_shards() {
+        let value: serde_json::Value = serde_json::from_str(&render(|out| write_job(out, &sample_job(), OutputFormat::Json))).unwrap();
+        assert!(value.get("shards").is_none(), "{value}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub(crate) fn job_to_proto(record: &JobRecord) -> Result<v1::Job, Error> {
         progress: record.progress()?.map(progress_to_proto),
         generation: record.generation,
         result_json: record.result_json.clone().unwrap_or_default(),
+        // Only GetJob reads the shard plan.
+        shards: Vec::new(),
     })
 }
 

@@ -63,7 +63,9 @@ impl JobService for JobApi {
     async fn get_job(&self, request: Request<v1::GetJobRequest>) -> Result<Response<v1::Job>, Status> {
         let id = parse_job_id("id", &request.get_ref().id)?;
         let record = self.store.get(&id).await?;
-        Ok(Response::new(job_to_proto(&record)?))
+        let mut job = job_to_proto(&record)?;
+        job.shards = self.store.shards(&id).await?.into_iter().map(|shard| v1::Shard { uri: shard.uri, size_bytes: shard.size_bytes }).collect();
+        Ok(Response::new(job))
     }
 
     #[tracing::instrument(name = "rpc.list_jobs", skip_all)]

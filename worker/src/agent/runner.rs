@@ -33,7 +33,8 @@ const TRACED_STEP_EVERY: u64 = 50;
 /// A request from the session to the runner.
 pub enum Command {
     /// A new registration: report with this client and worker id from now on.
-    Session { client: WorkerClient, worker_id: String },
+    /// Boxed because the client is large and registrations are rare.
+    Session { client: Box<WorkerClient>, worker_id: String },
     /// Train this generation.
     Assign(Box<Assignment>),
     /// Leave this job and drop its state.
@@ -97,7 +98,7 @@ impl RunnerHandle {
     }
 
     pub fn start_session(&self, client: WorkerClient, worker_id: String) {
-        let _ = self.commands.send(Command::Session { client, worker_id });
+        let _ = self.commands.send(Command::Session { client: Box::new(client), worker_id });
     }
 
     /// Hands over an assignment, unless it repeats the last one (a reopened
@@ -247,7 +248,7 @@ impl Runner {
             match command {
                 Command::Session { client, worker_id } => {
                     self.metrics.set_worker_id(&worker_id);
-                    self.session = Some(Session { client, worker_id });
+                    self.session = Some(Session { client: *client, worker_id });
                 }
                 Command::Assign(assignment) => self.run_assignment(&assignment),
                 Command::Release { job_id } => {
@@ -469,7 +470,7 @@ impl Runner {
             }
             let trainer = job.trainer.as_mut().expect("synchronised above");
             let next_step = trainer.state().global_step;
-            let span = if next_step % TRACED_STEP_EVERY == 0 {
+            let span = if next_step.is_multiple_of(TRACED_STEP_EVERY) {
                 info_span!("train.step", job_id = %assignment.job_id, generation = assignment.generation, rank, step = next_step)
             } else {
                 Span::none()
@@ -494,7 +495,7 @@ impl Runner {
             }
             *self.shared.progress.lock().expect("lock") = Some(progress);
             let step = report.step + 1;
-            if rank == 0 && step % every_steps == 0 {
+            if rank == 0 && step.is_multiple_of(every_steps) {
                 save_checkpoint(job, &report, assignment, &session, &self.runtime, &self.metrics)?;
             }
         }
