@@ -162,7 +162,7 @@ fn shard_with_other_columns_named() {
     let message = load_dataset(&folder, &[listed(&first), listed(&second)], Some("csv"), &HashMap::new(), None, None)
         .unwrap_err()
         .to_string();
-    assert!(message.contains("part-1.csv"), "{message}");
+    assert!(message.contains("part-1.csv`: column 2 is `town`, but `city` in"), "{message}");
     assert!(message.contains("same columns"), "{message}");
 }
 
@@ -173,5 +173,5 @@ fn changed_shard_rejected() {
     let source = listed(&path);
     write(dir.path(), "part-0.csv", b"age\n30\n41\n");
     let message = load_dataset(&source.uri.clone(), &[source], Some("csv"), &HashMap::new(), None, None).unwrap_err().to_string();
-    assert!(message.contains("has 10 bytes, but had 7 when the job was admitted"), "{message}");
+    assert!(message.contains("the object is 10 bytes long, but was 7 bytes when the job was admitted"), "{message}");
 }

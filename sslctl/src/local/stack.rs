@@ -183,9 +183,14 @@ impl LocalStack {
     }
 }
 
-/// Starts `command` in its own process group with its output in `log`.
+/// Starts `command` in its own process group with its output appended to `log`,
+/// so the logs of earlier runs stay.
 fn spawn(command: &mut Command, log: &Path) -> Result<Child, Error> {
-    let log_file = File::create(log).map_err(|error| Error::WriteFile { path: log.to_owned(), error })?;
+    let log_file = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|error| Error::WriteFile { path: log.to_owned(), error })?;
     let stderr = log_file.try_clone().map_err(|error| Error::WriteFile { path: log.to_owned(), error })?;
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info");

@@ -452,7 +452,7 @@ impl Runner {
                 .map(|shard| TableSource { uri: shard.uri.clone(), size_bytes: u64::try_from(shard.size_bytes).ok() })
                 .collect();
             let data = JobData::load(&spec, &shards)?;
-            info!(rows = data.train.num_rows(), shards = shards.len(), "dataset loaded");
+            info!(pretraining_rows = data.train.num_rows(), shards = shards.len(), "dataset loaded");
             self.job = Some(JobRun { job_id: assignment.job_id.clone(), data, encoded: None, trainer: None, last_checkpoint: None, uploader: None });
         }
         let job = self.job.as_mut().expect("set above");

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use crate::data::csv::parse_csv;
 #[cfg(feature = "parquet")]
 use crate::data::parquet::parse_parquet;
-use crate::data::schema::{TableSchema, TypedTable, apply_schema, infer_schema};
+use crate::data::schema::{ColumnKind, TableSchema, TypedTable, apply_schema, infer_schema, parse_number};
 use crate::data::source::fetch_bytes;
-use crate::data::table::{RawTable, check_same_columns};
+use crate::data::table::{RawTable, RawValues, check_same_columns};
 use crate::error::{Result, WorkerError};
 
 /// File format of a table.
@@ -87,7 +87,8 @@ pub fn read_table(source: &TableSource, format: TableFormat) -> Result<RawTable>
         return Err(WorkerError::InvalidTable {
             uri: uri.to_owned(),
             message: format!(
-                "has {} bytes, but had {listed} when the job was admitted; the dataset changed, so submit the job again",
+                "the object is {} bytes long, but was {listed} bytes when the job was admitted; the dataset changed, \
+                 so submit the job again",
                 bytes.len()
             ),
         });
@@ -153,6 +154,22 @@ pub fn load_dataset(
         }
     };
     let (schema, train) = train;
+    for (name, kind) in &schema.features {
+        if *kind != ColumnKind::Categorical || column_types.contains_key(name) {
+            continue;
+        }
+        if let Some((uri, line, value, non_numbers)) = stray_non_number(&raws, name) {
+            tracing::warn!(
+                %uri,
+                line,
+                column = %name,
+                %value,
+                non_numbers,
+                "column inferred categorical because a few cells are not numbers; fix them, or set \
+                 `dataset.column_types.{name}: numeric` to have each one reported"
+            );
+        }
+    }
     drop(raws);
 
     let test = match test_uri {
@@ -165,9 +182,62 @@ pub fn load_dataset(
     Ok(LoadedDataset { schema, train, test })
 }
 
+/// Share of numbers among an inferred categorical column's present cells from
+/// which its other cells more likely are errors than categories.
+const MOSTLY_NUMBERS: f64 = 0.99;
+
+/// Finds the first cell that is not a number in the column `name`, with its
+/// file, line and the count of such cells. Returns `None` unless nearly all
+/// present cells of the column are numbers, the case where one bad cell makes
+/// the whole column categorical.
+fn stray_non_number(raws: &[RawTable], name: &str) -> Option<(String, u64, String, usize)> {
+    let mut present = 0usize;
+    let mut others = 0usize;
+    let mut first_other: Option<(String, u64, String)> = None;
+    for raw in raws {
+        let Some(RawValues::Text(cells)) = raw.column_index(name).map(|index| &raw.columns[index].values) else { continue };
+        for (row, cell) in cells.iter().enumerate() {
+            let Some(cell) = cell else { continue };
+            present += 1;
+            if parse_number(cell).is_none() {
+                others += 1;
+                first_other.get_or_insert_with(|| (raw.uri.clone(), raw.row_lines[row], cell.clone()));
+            }
+        }
+    }
+    let (uri, line, value) = first_other?;
+    let numbers = present - others;
+    (present >= 100 && numbers as f64 >= MOSTLY_NUMBERS * present as f64).then_some((uri, line, value, others))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text_table(uri: &str, cells: &[&str]) -> RawTable {
+        let values = RawValues::Text(cells.iter().map(|cell| Some((*cell).to_owned())).collect());
+        let row_lines = (2..cells.len() as u64 + 2).collect();
+        RawTable { uri: uri.to_owned(), columns: vec![crate::data::table::RawColumn { name: "age".to_owned(), values }], row_lines }
+    }
+
+    #[test]
+    fn stray_non_number_named_with_its_file() {
+        let first = text_table("file:///d/1.csv", &["30"; 150]);
+        let mut cells = vec!["40"; 50];
+        cells[7] = "old";
+        let second = text_table("file:///d/2.csv", &cells);
+        let found = stray_non_number(&[first, second], "age");
+        assert_eq!(found, Some(("file:///d/2.csv".to_owned(), 9, "old".to_owned(), 1)));
+    }
+
+    #[test]
+    fn categories_are_not_stray() {
+        let mut cells = vec!["30"; 150];
+        cells[3] = "old";
+        cells[4] = "young";
+        assert!(stray_non_number(&[text_table("file:///t.csv", &cells)], "age").is_none());
+        assert!(stray_non_number(&[text_table("file:///t.csv", &["a", "b"])], "age").is_none());
+    }
 
     #[test]
     fn format_from_name_or_extension() {

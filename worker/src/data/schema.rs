@@ -169,7 +169,8 @@ fn infer_kind(values: &RawValues) -> ColumnKind {
     }
 }
 
-fn parse_number(cell: &str) -> Option<f64> {
+/// Parses a cell as a finite number.
+pub(crate) fn parse_number(cell: &str) -> Option<f64> {
     cell.parse::<f64>().ok().filter(|value| value.is_finite())
 }
 

@@ -88,7 +88,9 @@ pub fn list_sources(uri: &str, format: Option<&str>) -> Result<Vec<TableSource>>
     let listed = runtime.block_on(ssl_storage::list_dataset(uri, format)).map_err(|error| match error {
         DatasetError::InvalidUri(invalid) => WorkerError::InvalidUri { uri: invalid.uri, message: invalid.message },
         DatasetError::NotFound { uri } => WorkerError::NotFound { uri },
-        DatasetError::NoTables { .. } => WorkerError::InvalidTable { uri: uri.to_owned(), message: error.to_string() },
+        DatasetError::NoTables { extensions, .. } => {
+            WorkerError::InvalidTable { uri: uri.to_owned(), message: format!("the folder contains no {extensions} files") }
+        }
         DatasetError::Denied { .. } | DatasetError::Unavailable { .. } => read_error(uri, error),
     })?;
     Ok(listed.into_iter().map(|object| TableSource { uri: object.uri, size_bytes: Some(object.size_bytes) }).collect())
