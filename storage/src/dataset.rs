@@ -56,10 +56,11 @@ pub async fn list_dataset(uri: &str, format: Option<&str>) -> Result<Vec<ListedO
     }
 
     let listed: Vec<ObjectMeta> = store.list(Some(&path)).try_collect().await.map_err(|error| store_error(uri, error))?;
-    if listed.is_empty() {
+    let extensions = table_extensions(format);
+    // A local folder exists even when empty; an S3 prefix exists only through its objects.
+    if listed.is_empty() && !is_local_folder(uri) {
         return Err(DatasetError::NotFound { uri: uri.to_owned() });
     }
-    let extensions = table_extensions(format);
     let base = uri.trim_end_matches('/');
     let prefix = path.as_ref();
     let mut objects: Vec<ListedObject> = listed
@@ -76,6 +77,15 @@ pub async fn list_dataset(uri: &str, format: Option<&str>) -> Result<Vec<ListedO
     }
     objects.sort_by(|left, right| left.uri.cmp(&right.uri));
     Ok(objects)
+}
+
+fn is_local_folder(uri: &str) -> bool {
+    let path = match uri.split_once("://") {
+        Some(("file", path)) => path,
+        Some(_) => return false,
+        None => uri,
+    };
+    std::path::Path::new(path).is_dir()
 }
 
 fn table_extensions(format: Option<&str>) -> &'static [&'static str] {
@@ -155,6 +165,13 @@ mod tests {
         assert!(matches!(error, DatasetError::NoTables { .. }), "{error}");
         assert!(error.to_string().ends_with("contains no `.parquet` or `.pq` files"), "{error}");
         assert!(!error.is_transient());
+    }
+
+    #[tokio::test]
+    async fn empty_local_folder_has_no_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = list_dataset(&uri(dir.path()), Some("csv")).await.unwrap_err();
+        assert!(matches!(error, DatasetError::NoTables { .. }), "{error}");
     }
 
     #[tokio::test]
