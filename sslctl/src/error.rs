@@ -158,7 +158,7 @@ fn describe_status(endpoint: &str, status: &tonic::Status) -> String {
             format!("{message}; pass a valid token with --token or SSLCTL_TOKEN")
         }
         Code::PermissionDenied => format!("permission denied: {message}"),
-        // The status of a coordinator that is shutting down already tells what to do.
+        // The status of a coordinator that is shutting down already names the next step.
         Code::Unavailable if message.contains("shutting down") => format!("coordinator at {endpoint} is unavailable: {message}"),
         Code::Unavailable => format!(
             "coordinator at {endpoint} is unavailable: {message}; is it running? set --endpoint or SSLCTL_ENDPOINT"

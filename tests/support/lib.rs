@@ -56,7 +56,7 @@ pub fn write_adult_sample(split: &str, step: usize, max_rows: usize, target: &Pa
     std::fs::write(target, sample.join("\n") + "\n").unwrap();
 }
 
-/// A port on 127.0.0.1 that was free a moment ago; nothing listens on it.
+/// Returns a port on 127.0.0.1 that was free a moment ago, so nothing listens on it.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

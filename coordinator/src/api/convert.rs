@@ -2,15 +2,14 @@
 
 use prost_types::Timestamp;
 use ssl_proto::JobState;
-use ssl_proto::v1::{self, JobSpec, job_event};
+use ssl_proto::v1::{self, job_event};
 use uuid::Uuid;
 
 use crate::Error;
 use crate::store::{CheckpointRecord, EventKind, EventRecord, JobRecord, Progress};
 
 pub(crate) fn job_to_proto(record: &JobRecord) -> Result<v1::Job, Error> {
-    let spec: JobSpec = serde_json::from_str(&record.spec_json)
-        .map_err(|error| Error::CorruptRow(format!("job `{}` has an unreadable spec: {error}", record.id)))?;
+    let spec = record.spec()?;
     Ok(v1::Job {
         id: record.id.clone(),
         name: record.name.clone(),

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ssl_proto::JobState;
-use ssl_proto::v1::JobSpec;
 use ssl_storage::list_dataset;
 
 use crate::Error;
@@ -63,9 +62,7 @@ impl ShardPlanner {
 /// dataset cannot be used. Returns false, having set the job's message, when
 /// the store failed or timed out.
 async fn plan(store: &JobStore, job: &JobRecord) -> Result<bool, Error> {
-    let spec: JobSpec = serde_json::from_str(&job.spec_json)
-        .map_err(|error| Error::CorruptRow(format!("job `{}` has an unreadable spec: {error}", job.id)))?;
-    let dataset = spec.dataset.unwrap_or_default();
+    let dataset = job.spec()?.dataset.unwrap_or_default();
 
     let message = match tokio::time::timeout(LISTING_TIMEOUT, list_dataset(&dataset.uri, dataset.format.as_deref())).await {
         Ok(Ok(objects)) => {

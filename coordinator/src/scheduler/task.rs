@@ -106,8 +106,7 @@ async fn run_pass(store: &JobStore, metrics: &CoordinatorMetrics, planner: &Arc<
 
 /// Fewest and most workers of a job, from its normalized spec.
 pub(super) fn worker_range(job: &crate::store::JobRecord) -> Result<(usize, usize), Error> {
-    let spec: ssl_proto::v1::JobSpec = serde_json::from_str(&job.spec_json)
-        .map_err(|error| Error::CorruptRow(format!("job `{}` has an unreadable spec: {error}", job.id)))?;
+    let spec = job.spec()?;
     let range = spec.workers.unwrap_or_default();
     let min = range.min.unwrap_or(1).max(1) as usize;
     let max = range.max.map_or(min, |max| max.max(0) as usize).max(min);
@@ -121,16 +120,16 @@ pub(super) fn take_reachable(
     count: usize,
     unreachable: &HashSet<String>,
 ) -> Vec<crate::store::WorkerRecord> {
-    let mut taken = Vec::new();
+    let mut chosen = Vec::new();
     idle.retain(|worker| {
-        if taken.len() < count && !unreachable.contains(&worker.data_address) {
-            taken.push(worker.clone());
+        if chosen.len() < count && !unreachable.contains(&worker.data_address) {
+            chosen.push(worker.clone());
             false
         } else {
             true
         }
     });
-    taken
+    chosen
 }
 
 /// Number of workers in `idle` that [`take_reachable`] may take.

@@ -42,6 +42,15 @@ impl JobRecord {
             .ok_or_else(|| Error::CorruptRow(format!("job `{}` has unknown state `{}`", self.id, self.state_name)))
     }
 
+    /// Parses the job's normalized spec.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CorruptRow`] when the stored spec is not a valid spec in JSON.
+    pub fn spec(&self) -> Result<ssl_proto::v1::JobSpec, Error> {
+        serde_json::from_str(&self.spec_json).map_err(|error| Error::CorruptRow(format!("job `{}` has an unreadable spec: {error}", self.id)))
+    }
+
     /// The latest progress report, if any.
     pub fn progress(&self) -> Result<Option<Progress>, Error> {
         self.progress_json.as_deref().map(Progress::from_json).transpose()

@@ -23,20 +23,25 @@ use crate::error::{Result, WorkerError};
 /// [`WorkerError::Read`] for any other store failure.
 pub fn fetch_bytes(uri: &str) -> Result<Vec<u8>> {
     let (store, path) = resolve(uri)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| read_error(uri, error))?;
-
-    let result = runtime.block_on(async {
+    let result = block_on(uri, async {
         let response = store.get(&path).await?;
         response.bytes().await
-    });
+    })?;
     match result {
         Ok(bytes) => Ok(bytes.to_vec()),
         Err(object_store::Error::NotFound { .. }) => Err(WorkerError::NotFound { uri: uri.to_owned() }),
         Err(error) => Err(read_error(uri, error)),
     }
+}
+
+/// Runs `future` to completion on a private current-thread runtime, because the
+/// callers are plain threads. `uri` names the object in the error.
+fn block_on<F: std::future::Future>(uri: &str, future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| read_error(uri, error))?;
+    Ok(runtime.block_on(future))
 }
 
 fn read_error(uri: &str, error: impl std::fmt::Display) -> WorkerError {
@@ -81,11 +86,7 @@ pub fn locate(uri: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
 /// [`WorkerError::NotFound`] when nothing is at `uri`, [`WorkerError::InvalidTable`]
 /// for a folder without table files, and [`WorkerError::Read`] when the store fails.
 pub fn list_sources(uri: &str, format: Option<&str>) -> Result<Vec<TableSource>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| read_error(uri, error))?;
-    let listed = runtime.block_on(ssl_storage::list_dataset(uri, format)).map_err(|error| match error {
+    let listed = block_on(uri, ssl_storage::list_dataset(uri, format))?.map_err(|error| match error {
         DatasetError::InvalidUri(invalid) => WorkerError::InvalidUri { uri: invalid.uri, message: invalid.message },
         DatasetError::NotFound { uri } => WorkerError::NotFound { uri },
         DatasetError::NoTables { extensions, .. } => {
