@@ -7,6 +7,7 @@
 //! ```text
 //! cargo bench -p ssl-collective --bench all_reduce
 //! SSL_BENCH_CHUNK_BYTES=262144 cargo bench -p ssl-collective --bench all_reduce
+//! SSL_BENCH_RANKS=2 cargo bench -p ssl-collective --bench all_reduce
 //! ```
 
 use std::io::{Read, Write};
@@ -22,6 +23,13 @@ fn main() {
         Ok(value) => value.parse().expect("SSL_BENCH_CHUNK_BYTES is a number of bytes"),
         Err(_) => RingConfig::DEFAULT_CHUNK_BYTES,
     };
+    let world_sizes: Vec<usize> = match std::env::var("SSL_BENCH_RANKS") {
+        Ok(value) => value
+            .split(',')
+            .map(|ranks| ranks.trim().parse().expect("SSL_BENCH_RANKS is a list of rank counts, such as 2,4"))
+            .collect(),
+        Err(_) => vec![2, 4],
+    };
     println!("loopback TCP, one stream from a 1 MiB buffer: {:.2} GB/s", loopback_gbps(1, MIB));
     println!(
         "loopback TCP, two opposite streams from 64 MiB buffers: {:.2} GB/s each",
@@ -31,7 +39,7 @@ fn main() {
     println!();
     println!("| ranks | size | time (median) | algbw | busbw |");
     println!("|---|---|---|---|---|");
-    for world_size in [2, 4] {
+    for &world_size in &world_sizes {
         for size_mib in [1, 4, 16, 64] {
             let seconds = median_all_reduce_seconds(world_size, size_mib * MIB, chunk_bytes);
             let algbw = (size_mib * MIB) as f64 / seconds / 1e9;

@@ -13,6 +13,7 @@
 mod error;
 mod handshake;
 mod ring;
+mod schedule;
 mod segments;
 
 pub use error::CollectiveError;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::schedule::Schedule;
 use crate::segments::segment_ranges;
 use crate::{CollectiveError, handshake};
 
@@ -286,6 +287,11 @@ impl Ring {
             return Ok(());
         };
         let buffer = SharedBuffer::new(data);
+        let plan = Schedule::plan(
+            initial,
+            &steps.iter().map(|step| (step.recv.clone(), step.forward)).collect::<Vec<_>>(),
+            chunk_elements,
+        );
 
         // The queue of ranges to send is unbounded: if this thread blocked on a full
         // queue instead of reading, every rank could wait on its right neighbour at
@@ -311,39 +317,51 @@ impl Ring {
 
             let received = (|| -> Result<(), CollectiveError> {
                 let mut in_flight = SendQueue { outgoing, sent_count, queued: VecDeque::new(), next: 0, done: 0 };
-                if let Some(range) = &initial {
-                    for chunk in chunks(range.clone(), chunk_elements) {
-                        if !in_flight.push(chunk) {
-                            return Ok(()); // The sender failed; its error is reported below.
+                // Sends leave in plan order, each as soon as the receive it forwards is combined.
+                let mut released = 0;
+                let mut combined = vec![0usize; steps.len()];
+                let mut release = |in_flight: &mut SendQueue, combined: &[usize]| -> bool {
+                    while let Some(send) = plan.sends.get(released) {
+                        if send.after.is_some_and(|(step, chunk)| combined[step] <= chunk) {
+                            break;
                         }
+                        if !in_flight.push(send.range.clone()) {
+                            return false;
+                        }
+                        released += 1;
                     }
+                    true
+                };
+                if !release(&mut in_flight, &combined) {
+                    return Ok(()); // The sender failed; its error is reported below.
                 }
                 let mut incoming = Vec::new();
-                for step in steps {
-                    for chunk in chunks(step.recv.clone(), chunk_elements) {
-                        if !in_flight.wait_for_overlap(&chunk) {
-                            return Ok(());
-                        }
-                        // SAFETY: no queued send overlaps `chunk` any more, and the
-                        // sender reads only queued ranges.
-                        let target = unsafe { buffer.slice_mut(chunk.clone()) };
-                        let read = match step.combine {
-                            Combine::Copy => left.read_exact(bytemuck::cast_slice_mut(target)),
-                            how => {
-                                incoming.resize(chunk.len(), 0.0);
-                                let read = left.read_exact(bytemuck::cast_slice_mut(&mut incoming));
-                                if read.is_ok() {
-                                    combine(target, &incoming, how);
-                                }
-                                read
+                for receive in &plan.receives {
+                    let chunk = receive.range.clone();
+                    if !in_flight.wait_for_overlap(&chunk) {
+                        return Ok(());
+                    }
+                    // SAFETY: no queued send overlaps `chunk` any more, the sender reads
+                    // only queued ranges, and the plan queues every send of a range
+                    // before it receives into that range again.
+                    let target = unsafe { buffer.slice_mut(chunk.clone()) };
+                    let read = match steps[receive.step].combine {
+                        Combine::Copy => left.read_exact(bytemuck::cast_slice_mut(target)),
+                        how => {
+                            incoming.resize(chunk.len(), 0.0);
+                            let read = left.read_exact(bytemuck::cast_slice_mut(&mut incoming));
+                            if read.is_ok() {
+                                combine(target, &incoming, how);
                             }
-                        };
-                        read.map_err(|error| {
-                            CollectiveError::from_io(left_rank, error, timeout_seconds, aborted.load(Ordering::SeqCst))
-                        })?;
-                        if step.forward && !in_flight.push(chunk) {
-                            return Ok(());
+                            read
                         }
+                    };
+                    read.map_err(|error| {
+                        CollectiveError::from_io(left_rank, error, timeout_seconds, aborted.load(Ordering::SeqCst))
+                    })?;
+                    combined[receive.step] += 1;
+                    if !release(&mut in_flight, &combined) {
+                        return Ok(());
                     }
                 }
                 Ok(())
@@ -461,10 +479,6 @@ fn bytes_to_words(bytes: &[u8]) -> Vec<f32> {
     let mut words = vec![0.0f32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<f32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
     words
-}
-
-fn chunks(range: Range<usize>, size: usize) -> impl Iterator<Item = Range<usize>> {
-    range.clone().step_by(size).map(move |start| start..(start + size).min(range.end))
 }
 
 fn connect_right(config: &RingConfig, right_rank: usize) -> Result<TcpStream, CollectiveError> {
