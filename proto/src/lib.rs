@@ -1,7 +1,10 @@
-//! The gRPC API of the SSL training service (`ssl.v1`), and the job spec rules and
-//! TLS settings that `sslctl`, the coordinator and the workers share.
+//! The gRPC API of the SSL training service (`ssl.v1`), and the job spec rules, job
+//! result format, text tables and TLS settings that `sslctl`, the coordinator and the
+//! workers share.
 
+pub mod result;
 pub mod spec;
+pub mod table;
 pub mod tls;
 
 /// Code generated from `proto/ssl/v1/*.proto`.

@@ -5,7 +5,6 @@ mod cli;
 mod client;
 mod commands;
 mod error;
-mod evaluation;
 mod local;
 mod output;
 mod progress;

@@ -8,11 +8,12 @@ use std::io::Write;
 
 use prost_types::Timestamp;
 use serde::Serialize;
+use ssl_proto::result::JobResult;
+use ssl_proto::table::format_table;
 use ssl_proto::v1::{Checkpoint, Job, JobProgress, JobSpec, Shard};
 
 use crate::cli::OutputFormat;
 use crate::error::Error;
-use crate::evaluation::JobResult;
 
 /// Printed in a table cell that has no value.
 const EMPTY_CELL: &str = "-";
@@ -225,9 +226,7 @@ fn write_job_details(out: &mut impl Write, job: &Job) -> Result<(), Error> {
 
     if let Some(evaluation) = JobResult::parse(&job.result_json).and_then(|result| result.evaluation) {
         writeln!(out, "Evaluation:")?;
-        let mut table = Vec::new();
-        evaluation.write_table(&mut table)?;
-        for line in String::from_utf8_lossy(&table).lines() {
+        for line in evaluation.to_table().lines() {
             writeln!(out, "  {line}")?;
         }
     }
@@ -242,25 +241,7 @@ fn write_job_details(out: &mut impl Write, job: &Job) -> Result<(), Error> {
 
 /// Writes left-aligned columns separated by two spaces; the last column is not padded.
 pub fn write_table(out: &mut impl Write, headers: &[&str], rows: &[Vec<String>]) -> Result<(), Error> {
-    let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-
-    let header_row: Vec<String> = headers.iter().map(|header| (*header).to_owned()).collect();
-    for row in std::iter::once(&header_row).chain(rows) {
-        let mut line = String::new();
-        for (index, (cell, width)) in row.iter().zip(&widths).enumerate() {
-            if index + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
+    out.write_all(format_table(headers, rows).as_bytes())?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ssl_proto::JobState;
+use ssl_proto::result::{JobResult, format_percent};
 use ssl_proto::spec::parse_spec_file;
 use ssl_proto::v1::{CancelJobRequest, JobSpec, ListCheckpointsRequest, ListJobsRequest, SubmitJobRequest, WorkerRange};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -13,7 +14,6 @@ use crate::cli::{ConnectionArgs, QuickstartArgs, Token};
 use crate::client::{self, JobClient};
 use crate::commands::{export, watch};
 use crate::error::Error;
-use crate::evaluation::{JobResult, format_percent};
 use crate::local::{LocalStack, StackOptions, write_example};
 
 /// How often the child processes are checked while the job runs.

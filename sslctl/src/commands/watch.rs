@@ -4,13 +4,13 @@ use std::io::Write;
 
 use prost_types::Timestamp;
 use ssl_proto::JobState;
+use ssl_proto::result::JobResult;
 use ssl_proto::v1::job_event::Kind;
 use ssl_proto::v1::{GenerationChange, GetJobRequest, Job, StateChange, WatchJobRequest};
 
 use crate::cli::{ConnectionArgs, WatchArgs};
 use crate::client::{self, JobClient};
 use crate::error::Error;
-use crate::evaluation::JobResult;
 use crate::output::format_timestamp_seconds;
 use crate::progress::ProgressReporter;
 
@@ -62,7 +62,7 @@ pub async fn follow(client: &mut JobClient, job_id: &str, out: &mut impl Write) 
     let job = get_job(client, job_id).await?;
     if let Some(evaluation) = JobResult::parse(&job.result_json).and_then(|result| result.evaluation) {
         writeln!(out, "\nevaluation: a linear probe and kNN on the frozen SSL embeddings, and the same probe on raw features")?;
-        evaluation.write_table(out)?;
+        out.write_all(evaluation.to_table().as_bytes())?;
     }
     Ok(job)
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use ssl_collective::{AbortHandle, CollectiveError, Ring, RingConfig};
+use ssl_proto::result::JobResult;
 use ssl_proto::v1::{self, Assignment, report_failure_request::Failure};
 use tokio::runtime::Handle;
 use tonic::Code;
@@ -678,11 +679,7 @@ fn evaluation_json(job: &mut JobRun, device: &Device) -> Result<String, RunError
         }
         None => None,
     };
-    let result = serde_json::json!({
-        "steps": trainer.state().global_step,
-        "evaluation": evaluation,
-    });
-    Ok(result.to_string())
+    Ok(JobResult { steps: trainer.state().global_step, evaluation }.to_json())
 }
 
 fn progress_of(

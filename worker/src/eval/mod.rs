@@ -8,5 +8,6 @@ pub mod report;
 pub mod split;
 
 pub use probe::{LinearProbe, ProbeConfig, fit_probe};
-pub use report::{EvaluationReport, EvaluationSettings, FeatureSet, LabelledRows, ScoreRow, embed, evaluate, labelled_rows};
+pub use report::{EvaluationSettings, LabelledRows, embed, evaluate, labelled_rows};
+pub use ssl_proto::result::{EvaluationReport, FeatureSet, ScoreRow};
 pub use split::{holdout_split, stratified_subsample};

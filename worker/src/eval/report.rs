@@ -1,6 +1,6 @@
-//! The evaluation run and its result table.
+//! The evaluation run.
 
-use serde::{Deserialize, Serialize};
+use ssl_proto::result::{EvaluationReport, FeatureSet, ScoreRow};
 
 use crate::data::encode::{EncodedRows, FeatureLayout};
 use crate::error::{Result, WorkerError};
@@ -43,43 +43,6 @@ pub struct EvaluationSettings {
     /// Seed of the stratified label subsamples.
     pub seed: u64,
     pub probe: ProbeConfig,
-}
-
-/// Feature set a score row was computed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeatureSet {
-    /// Frozen encoder embeddings.
-    Ssl,
-    /// Standardised numerics, missing indicators and one-hot categoricals.
-    Raw,
-}
-
-/// Scores of one feature set at one label fraction, on the test rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreRow {
-    pub features: FeatureSet,
-    pub label_fraction: f64,
-    /// Labelled training rows the probe and kNN used.
-    pub train_rows: usize,
-    pub probe_accuracy: f64,
-    pub probe_macro_f1: f64,
-    /// ROC AUC of the probe's second-class probability; `None` unless the label
-    /// has exactly two classes.
-    pub probe_roc_auc: Option<f64>,
-    pub knn_accuracy: f64,
-}
-
-/// Result of an evaluation run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvaluationReport {
-    pub classes: Vec<String>,
-    pub test_rows: usize,
-    /// Share of the most frequent class in the test rows: the accuracy of
-    /// always predicting it.
-    pub majority_rate: f64,
-    pub knn_k: usize,
-    pub scores: Vec<ScoreRow>,
 }
 
 /// Computes `[n, embedding_size]` embeddings of `rows`, row-major, in chunks.
@@ -199,42 +162,4 @@ fn select_rows(features: &[f32], width: usize, rows: &[usize]) -> Vec<f32> {
         selected.extend_from_slice(&features[row * width..(row + 1) * width]);
     }
     selected
-}
-
-impl EvaluationReport {
-    /// Formats the scores as a text table: one line per label fraction and
-    /// feature set.
-    pub fn to_table(&self) -> String {
-        let mut table = format!(
-            "evaluation on {} test rows, classes {:?}, majority-class accuracy {:.4}\n",
-            self.test_rows, self.classes, self.majority_rate
-        );
-        table.push_str(&format!(
-            "{:>7}  {:<8} {:>7}  {:>9}  {:>9}  {:>9}  {:>10}\n",
-            "labels", "features", "rows", "accuracy", "macro-F1", "ROC AUC", format!("kNN@{}", self.knn_k)
-        ));
-        for score in &self.scores {
-            let features = match score.features {
-                FeatureSet::Ssl => "ssl",
-                FeatureSet::Raw => "raw",
-            };
-            let auc = score.probe_roc_auc.map_or("-".to_owned(), |auc| format!("{auc:.4}"));
-            table.push_str(&format!(
-                "{:>6}%  {:<8} {:>7}  {:>9.4}  {:>9.4}  {:>9}  {:>10.4}\n",
-                format_fraction(score.label_fraction),
-                features,
-                score.train_rows,
-                score.probe_accuracy,
-                score.probe_macro_f1,
-                auc,
-                score.knn_accuracy
-            ));
-        }
-        table
-    }
-}
-
-fn format_fraction(fraction: f64) -> String {
-    let percent = fraction * 100.0;
-    if (percent - percent.round()).abs() < 1e-9 { format!("{}", percent.round()) } else { format!("{percent:.1}") }
 }

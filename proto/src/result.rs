@@ -1,43 +1,19 @@
-//! The evaluation results that a succeeded job stores in `result_json`, and their table.
+//! The result that a succeeded job stores in `result_json`: workers write it and
+//! `sslctl` reads it, so both use these types.
 //!
-//! Workers write `{"steps": N, "evaluation": {...}}`; `evaluation` is `null` when the
-//! spec has no evaluation section.
+//! The JSON form is `{"steps": N, "evaluation": {...}}`, where `evaluation` is `null`
+//! when the spec has no evaluation section.
 
-use std::io::Write;
+use serde::{Deserialize, Serialize};
 
-use serde::Deserialize;
-
-use crate::error::Error;
-use crate::output::write_table;
+use crate::table::format_table;
 
 /// The result a worker reports when a job succeeds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
+    /// Optimizer steps the job trained for.
     pub steps: u64,
-    pub evaluation: Option<Evaluation>,
-}
-
-/// Linear-probe and kNN scores on the test split, for SSL embeddings and raw features.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Evaluation {
-    pub classes: Vec<String>,
-    pub test_rows: usize,
-    /// Accuracy of always predicting the most frequent test class.
-    pub majority_rate: f64,
-    pub knn_k: usize,
-    pub scores: Vec<Score>,
-}
-
-/// Scores of one feature set (`ssl` or `raw`) at one label fraction.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Score {
-    pub features: String,
-    pub label_fraction: f64,
-    pub train_rows: usize,
-    pub probe_accuracy: f64,
-    pub probe_macro_f1: f64,
-    pub probe_roc_auc: Option<f64>,
-    pub knn_accuracy: f64,
+    pub evaluation: Option<EvaluationReport>,
 }
 
 impl JobResult {
@@ -45,26 +21,78 @@ impl JobResult {
     pub fn parse(result_json: &str) -> Option<JobResult> {
         serde_json::from_str(result_json).ok()
     }
+
+    /// Returns the JSON form stored in `result_json`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a job result always serializes")
+    }
 }
 
-impl Evaluation {
+/// Feature set a score row was computed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureSet {
+    /// Frozen encoder embeddings.
+    Ssl,
+    /// Standardised numerics, missing indicators and one-hot categoricals.
+    Raw,
+}
+
+impl FeatureSet {
+    /// Returns the name used in the JSON form and in tables: `ssl` or `raw`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureSet::Ssl => "ssl",
+            FeatureSet::Raw => "raw",
+        }
+    }
+}
+
+/// Scores of one feature set at one label fraction, on the test rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    pub features: FeatureSet,
+    pub label_fraction: f64,
+    /// Labelled training rows the probe and kNN used.
+    pub train_rows: usize,
+    pub probe_accuracy: f64,
+    pub probe_macro_f1: f64,
+    /// ROC AUC of the probe's second-class probability; `None` unless the label
+    /// has exactly two classes.
+    pub probe_roc_auc: Option<f64>,
+    pub knn_accuracy: f64,
+}
+
+/// Linear-probe and kNN scores on the test split, for SSL embeddings and raw features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationReport {
+    pub classes: Vec<String>,
+    pub test_rows: usize,
+    /// Share of the most frequent class in the test rows: the accuracy of always
+    /// predicting it.
+    pub majority_rate: f64,
+    pub knn_k: usize,
+    pub scores: Vec<ScoreRow>,
+}
+
+impl EvaluationReport {
     /// Returns the SSL and raw-feature scores at `fraction` of the labels, when both exist.
-    pub fn pair_at(&self, fraction: f64) -> Option<(&Score, &Score)> {
-        let find = |features: &str| {
+    pub fn pair_at(&self, fraction: f64) -> Option<(&ScoreRow, &ScoreRow)> {
+        let find = |features: FeatureSet| {
             self.scores.iter().find(|score| score.features == features && (score.label_fraction - fraction).abs() < 1e-9)
         };
-        Some((find("ssl")?, find("raw")?))
+        Some((find(FeatureSet::Ssl)?, find(FeatureSet::Raw)?))
     }
 
-    /// Writes a header line and one table row per score.
-    pub fn write_table(&self, out: &mut impl Write) -> Result<(), Error> {
-        writeln!(
-            out,
-            "{} test rows, classes {}; always predicting the majority class scores accuracy {:.4}",
+    /// Formats a summary line and a table with one row per score, each line ending
+    /// in a newline.
+    pub fn to_table(&self) -> String {
+        let summary = format!(
+            "{} test rows, classes {}; always predicting the majority class scores accuracy {:.4}\n",
             self.test_rows,
             self.classes.join(", "),
             self.majority_rate
-        )?;
+        );
         let knn_header = format!("KNN@{} ACCURACY", self.knn_k);
         let headers = ["LABELS", "FEATURES", "TRAIN ROWS", "PROBE ACCURACY", "MACRO-F1", "ROC AUC", knn_header.as_str()];
         let rows: Vec<Vec<String>> = self
@@ -73,7 +101,7 @@ impl Evaluation {
             .map(|score| {
                 vec![
                     format_percent(score.label_fraction),
-                    score.features.clone(),
+                    score.features.as_str().to_owned(),
                     score.train_rows.to_string(),
                     format!("{:.4}", score.probe_accuracy),
                     format!("{:.4}", score.probe_macro_f1),
@@ -82,7 +110,7 @@ impl Evaluation {
                 ]
             })
             .collect();
-        write_table(out, &headers, &rows)
+        summary + &format_table(&headers, &rows)
     }
 }
 
@@ -109,16 +137,21 @@ mod tests {
         assert_eq!(result.steps, 1270);
         let evaluation = result.evaluation.unwrap();
         let (ssl, raw) = evaluation.pair_at(0.01).unwrap();
-        assert_eq!((ssl.probe_accuracy, raw.probe_accuracy), (0.81, 0.78));
+        assert_eq!(ssl.probe_accuracy, 0.81);
+        assert_eq!(raw.probe_accuracy, 0.78);
         assert!(evaluation.pair_at(0.1).is_none());
+    }
+
+    #[test]
+    fn result_survives_json_round_trip() {
+        let result = JobResult::parse(RESULT).unwrap();
+        assert_eq!(JobResult::parse(&result.to_json()), Some(result));
     }
 
     #[test]
     fn table_has_one_row_per_score() {
         let evaluation = JobResult::parse(RESULT).unwrap().evaluation.unwrap();
-        let mut out = Vec::new();
-        evaluation.write_table(&mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let text = evaluation.to_table();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
         assert!(lines[0].starts_with("1000 test rows, classes <=50K, >50K;"), "{text}");
