@@ -202,6 +202,7 @@ mod tests {
                 data: Duration::from_millis(1),
                 forward_backward: Duration::from_millis(20),
                 exchange: Duration::from_millis(4),
+                all_reduce: Duration::from_millis(3),
                 optimizer: Duration::from_millis(2),
             },
             bus_bandwidth: Some(1e9),

@@ -25,7 +25,7 @@ use crate::data::profile::{DEFAULT_MAX_CATEGORIES, DatasetProfile, ProfilePartia
 use crate::error::WorkerError;
 use crate::job::{JobData, evaluate_trainer};
 use crate::metrics::{StepFigures, WorkerMetrics, bus_bandwidth};
-use crate::trainers::{AnyTrainer, StepExchange, StepReport, StepTimings, shard_rows};
+use crate::trainers::{AnyTrainer, StepReport, StepTimings, shard_rows};
 
 /// One step in this many gets a span of its own, so that traces show the step
 /// time without a span per step.
@@ -462,7 +462,7 @@ impl Runner {
         let session = self.session.clone().ok_or(RunError::Interrupted)?;
         let every_steps = spec.checkpoint.as_ref().and_then(|policy| policy.every_steps).unwrap_or(500).max(1) as u64;
         let global_batch = job.data.config.batch_size.min(job.data.train.num_rows());
-        let mut exchange = MeasuredExchange { ring: &mut ring, bytes: 0, seconds: 0.0, last_bytes: 0, last_elapsed: Duration::ZERO };
+        let mut all_reduced = AllReduceTotals::default();
         let mut window = Instant::now();
         let mut window_steps = 0u64;
         while !job.trainer.as_ref().expect("synchronised above").is_finished() {
@@ -476,18 +476,19 @@ impl Runner {
             } else {
                 Span::none()
             };
-            let report = span.in_scope(|| trainer.data_parallel_step(&mut exchange))?;
+            let report = span.in_scope(|| trainer.data_parallel_step(&mut ring))?;
+            all_reduced.add(&report);
             window_steps += 1;
             let elapsed = window.elapsed().as_secs_f64();
             let samples_per_second = (window_steps * global_batch as u64) as f64 / elapsed;
-            let progress = progress_of(&base_progress, trainer, &report, samples_per_second, &exchange);
+            let progress = progress_of(&base_progress, trainer, &report, samples_per_second, &all_reduced);
             let figures = StepFigures {
                 epoch: report.epoch + 1,
                 steps: trainer.state().global_step,
                 loss: report.loss,
                 samples_per_second,
                 timings: report.timings,
-                bus_bandwidth: bus_bandwidth(exchange.last_bytes, exchange.last_elapsed, exchange.world_size()),
+                bus_bandwidth: bus_bandwidth(report.all_reduce_bytes, report.timings.all_reduce, ring.world_size()),
             };
             self.metrics.record_step(&assignment.job_id, rank, &figures);
             if elapsed > 5.0 {
@@ -514,6 +515,7 @@ impl Runner {
                 learning_rate: 0.0,
                 gradient_norm: 0.0,
                 timings: StepTimings::default(),
+                all_reduce_bytes: 0,
             };
             save_checkpoint(job, &report, assignment, &session, &self.runtime, &self.metrics)?;
         }
@@ -687,7 +689,7 @@ fn progress_of(
     trainer: &AnyTrainer,
     report: &StepReport,
     samples_per_second: f64,
-    exchange: &MeasuredExchange<'_>,
+    all_reduced: &AllReduceTotals,
 ) -> v1::AssignmentProgress {
     v1::AssignmentProgress {
         // Counted from 1, as the job spec's `training.epochs` counts them.
@@ -696,43 +698,26 @@ fn progress_of(
         total_steps: trainer.total_steps() as i64,
         loss: report.loss,
         samples_per_second,
-        allreduce_bytes_per_second: if exchange.seconds > 0.0 { exchange.bytes as f64 / exchange.seconds } else { 0.0 },
+        allreduce_bytes_per_second: all_reduced.bytes_per_second(),
         ..base.clone()
     }
 }
 
-/// The ring, timing its all-reduce calls for the heartbeat's and the metrics'
-/// bandwidth figures.
-struct MeasuredExchange<'a> {
-    ring: &'a mut Ring,
-    /// Bytes and seconds of every all-reduce of the generation.
+/// Bytes and time of the gradient all-reduces of a generation, for the heartbeat's
+/// bandwidth figure.
+#[derive(Debug, Default)]
+struct AllReduceTotals {
     bytes: u64,
     seconds: f64,
-    /// Size and time of the latest all-reduce: a step's gradient buffer.
-    last_bytes: u64,
-    last_elapsed: Duration,
 }
 
-impl StepExchange for MeasuredExchange<'_> {
-    fn rank(&self) -> usize {
-        self.ring.rank()
+impl AllReduceTotals {
+    fn add(&mut self, report: &StepReport) {
+        self.bytes += report.all_reduce_bytes;
+        self.seconds += report.timings.all_reduce.as_secs_f64();
     }
 
-    fn world_size(&self) -> usize {
-        self.ring.world_size()
-    }
-
-    fn all_gather(&mut self, local: &[f32], counts: &[usize]) -> crate::Result<Vec<f32>> {
-        StepExchange::all_gather(self.ring, local, counts)
-    }
-
-    fn all_reduce_sum(&mut self, data: &mut [f32]) -> crate::Result<()> {
-        let started = Instant::now();
-        StepExchange::all_reduce_sum(self.ring, data)?;
-        self.last_elapsed = started.elapsed();
-        self.last_bytes = (data.len() * 4) as u64;
-        self.seconds += self.last_elapsed.as_secs_f64();
-        self.bytes += self.last_bytes;
-        Ok(())
+    fn bytes_per_second(&self) -> f64 {
+        if self.seconds > 0.0 { self.bytes as f64 / self.seconds } else { 0.0 }
     }
 }

@@ -70,20 +70,27 @@ impl StepExchange for Ring {
     }
 }
 
-/// An exchange that adds up the time spent in its calls.
+/// An exchange that adds up the time spent in its calls, and keeps the size and
+/// time of its latest all-reduce.
 pub struct TimedExchange<'a> {
     inner: &'a mut dyn StepExchange,
     spent: Duration,
+    last_all_reduce: (u64, Duration),
 }
 
 impl<'a> TimedExchange<'a> {
     pub fn new(inner: &'a mut dyn StepExchange) -> Self {
-        TimedExchange { inner, spent: Duration::ZERO }
+        TimedExchange { inner, spent: Duration::ZERO, last_all_reduce: (0, Duration::ZERO) }
     }
 
-    /// Time spent in the calls so far.
+    /// Returns the time spent in the calls so far.
     pub fn spent(&self) -> Duration {
         self.spent
+    }
+
+    /// Returns the bytes and time of the latest all-reduce, or zeros before the first.
+    pub fn last_all_reduce(&self) -> (u64, Duration) {
+        self.last_all_reduce
     }
 }
 
@@ -106,7 +113,9 @@ impl StepExchange for TimedExchange<'_> {
     fn all_reduce_sum(&mut self, data: &mut [f32]) -> Result<()> {
         let started = Instant::now();
         let reduced = self.inner.all_reduce_sum(data);
-        self.spent += started.elapsed();
+        let elapsed = started.elapsed();
+        self.spent += elapsed;
+        self.last_all_reduce = ((data.len() * 4) as u64, elapsed);
         reduced
     }
 }

@@ -22,6 +22,8 @@ pub struct StepTimings {
     pub forward_backward: Duration,
     /// All-gathers and all-reduces with the peers.
     pub exchange: Duration,
+    /// The all-reduce of the gradient buffer, which `exchange` includes.
+    pub all_reduce: Duration,
     /// Clipping and the AdamW update.
     pub optimizer: Duration,
 }

@@ -56,6 +56,8 @@ pub struct StepReport {
     pub gradient_norm: f64,
     /// Wall time of the step's phases. A single-process [`Trainer::step`] leaves them at zero.
     pub timings: StepTimings,
+    /// Bytes of the gradient buffer that the step all-reduced; zero on a single process.
+    pub all_reduce_bytes: u64,
 }
 
 /// Trains one SSL objective on encoded rows held in memory.
@@ -244,6 +246,7 @@ impl<O: Objective> Trainer<O> {
             learning_rate,
             gradient_norm,
             timings: StepTimings::default(),
+            all_reduce_bytes: 0,
         };
         self.advance();
         Ok(report)
@@ -310,6 +313,7 @@ impl<O: Objective> Trainer<O> {
         };
         let computed = computing.elapsed();
         let exchanged = exchange.spent();
+        let (all_reduce_bytes, all_reduce) = exchange.last_all_reduce();
 
         let optimizing = Instant::now();
         let mut report = self.apply_gradients(gradients, loss)?;
@@ -317,8 +321,10 @@ impl<O: Objective> Trainer<O> {
             data,
             forward_backward: computed.saturating_sub(exchanged),
             exchange: exchanged,
+            all_reduce,
             optimizer: optimizing.elapsed(),
         };
+        report.all_reduce_bytes = all_reduce_bytes;
         Ok(report)
     }
 
