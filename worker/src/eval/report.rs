@@ -140,6 +140,15 @@ fn score(
         roc_auc(&positives, &scores)
     });
 
+    if train_labels.len() < settings.knn_k && features == FeatureSet::Ssl {
+        tracing::warn!(
+            label_fraction,
+            train_rows = train_labels.len(),
+            knn_k = settings.knn_k,
+            "kNN has fewer labelled rows than evaluation.knn_k, so every test row gets the majority vote of all of them; \
+             raise the label fraction or lower evaluation.knn_k"
+        );
+    }
     // kNN compares standardised features so no single raw column dominates.
     let train_standardized = probe.standardizer.apply(train_features);
     let test_standardized = probe.standardizer.apply(test_features);
