@@ -21,11 +21,13 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Coordinator connection settings, shared by every subcommand.
+/// Coordinator connection settings, shared by every subcommand; `quickstart` and `dev`
+/// start or find their own coordinator and ignore them.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
     /// Coordinator URL; `https://` connects with TLS. Default: the local service of
-    /// `sslctl dev up` while it runs, else http://127.0.0.1:50051.
+    /// `sslctl dev up` while it runs, else http://127.0.0.1:50051. `quickstart` and `dev`
+    /// ignore it.
     #[arg(long, global = true, env = "SSLCTL_ENDPOINT")]
     pub endpoint: Option<String>,
 
