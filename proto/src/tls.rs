@@ -41,6 +41,22 @@ pub fn client_tls_config(ca_file: Option<&Path>) -> Result<ClientTlsConfig, CaFi
     Ok(config.ca_certificate(Certificate::from_pem(pem)))
 }
 
+/// Appends the texts of `source` and of its own sources to `text`, each after `: `,
+/// leaving out those that `text` already contains. The result is the reason that
+/// [`connection_hint`] reads.
+pub fn with_sources(mut text: String, source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut source = source;
+    while let Some(error) = source {
+        let part = error.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = error.source();
+    }
+    text
+}
+
 /// Returns what to do about a failed connection to the coordinator at `url`,
 /// when `reason` (the error and its sources) shows a TLS setup problem.
 pub fn connection_hint(url: &str, reason: &str) -> Option<&'static str> {
@@ -62,6 +78,32 @@ pub fn connection_hint(url: &str, reason: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error with a message and an optional cause.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn sources_join_without_repeats() {
+        let root = Layer("connection refused", None);
+        let connect = Layer("tcp connect error: connection refused", Some(Box::new(root)));
+        let transport = Layer("transport error", Some(Box::new(connect)));
+        let text = with_sources("unavailable".to_owned(), Some(&transport));
+        assert_eq!(text, "unavailable: transport error: tcp connect error: connection refused");
+        assert_eq!(with_sources("unavailable".to_owned(), None), "unavailable");
+    }
 
     #[test]
     fn certificate_errors_get_hints() {

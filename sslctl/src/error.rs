@@ -182,19 +182,9 @@ fn describe_connect(endpoint: &str, reason: &str) -> String {
 }
 
 /// Joins an error and its sources into one line, skipping sources whose text the
-/// previous one already contains (tonic and hyper often repeat their cause).
+/// line already contains (tonic and hyper often repeat their cause).
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    ssl_proto::tls::with_sources(error.to_string(), error.source())
 }
 
 #[cfg(test)]

@@ -111,7 +111,7 @@ async fn register(client: &WorkerClient, config: &AgentConfig, data_address: Soc
                 warn!(name = config.name, "name still held by a live lease; retrying");
             }
             Err(status) => {
-                let reason = status_chain(&status);
+                let reason = ssl_proto::tls::with_sources(status.message().to_owned(), std::error::Error::source(&status));
                 match ssl_proto::tls::connection_hint(&config.coordinator, &reason) {
                     // A certificate that is not trusted stays so; retrying would hide the cause.
                     Some(hint) if reason.contains("invalid peer certificate") => return Err(AgentError::Tls { reason, hint }),
@@ -123,21 +123,6 @@ async fn register(client: &WorkerClient, config: &AgentConfig, data_address: Soc
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
-}
-
-/// Joins a status's message and the texts of its sources that add to it.
-fn status_chain(status: &Status) -> String {
-    let mut text = status.message().to_owned();
-    let mut source = std::error::Error::source(status);
-    while let Some(error) = source {
-        let part = error.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = error.source();
-    }
-    text
 }
 
 /// Checks whether a status means this registration is gone for good.
